@@ -1,0 +1,587 @@
+"""PCB-Vision source format: ENVI hyperspectral cubes and masks, JPEG/PNG images, the authors' splits, and the
+remote record layout. Pure functions, no Dagster.
+
+On-disk layout (the authors' `dataset_functions.read_dataset`, boards numbered 1..53)::
+
+    HSI/pcb{i}/pcb{i}.hdr + HSI/pcb{i}/pcb{i}        ENVI cube, 224 VNIR bands (Specim FX10), BIP
+    HSI/General_masks/{i}.HDR + {i}                  ENVI single-band class mask (note the upper-case .HDR)
+    HSI/Monoseg_masks/mono{i}.hdr + mono{i}          ENVI single-band class mask
+    HSI/PCB_Masks/{i}.jpg                            grey JPEG, PCB foreground (white) vs background (black)
+    RGB/{i}.jpg                                      RGB photograph (Teledyne Dalsa C4020)
+    RGB/General/{i}.png, RGB/Monoseg/{i}.png         RGB class masks
+
+The ENVI data file is the header path with its 4-character extension (".hdr"/".HDR") stripped, as the authors'
+readers do. Cubes are read memory-mapped (local files) or by ranged reads of whole lines (object stores), a
+block of lines at a time, so a board never has to fit in memory twice and boards are never loaded together.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import fsspec
+import numpy as np
+from fsspec.implementations.local import LocalFileSystem
+
+from dagster_project.errors import SourceFormatError
+
+N_BANDS = 224
+CLASSES: dict[int, str] = {0: "others", 1: "IC", 2: "capacitor", 3: "connectors"}
+N_BOARDS = 53
+
+# The authors' HSI split (HSI_patches_generation.ipynb, "33% training - 5% Validation - 56% Testing").
+# Boards 4 and 35 are in none of the three lists.
+HSI_SPLITS: dict[str, tuple[int, ...]] = {
+    "train": (1, 3, 8, 11, 17, 22, 23, 24, 25, 32, 34, 44, 45, 47, 49, 50, 52, 53),
+    "val": (18, 37, 42),
+    "test": (2, 5, 6, 7, 9, 10, 12, 13, 14, 15, 16, 19, 20, 21, 26, 27, 28, 29, 30, 31, 33, 36, 38, 39, 40,
+             41, 43, 46, 48, 51),
+}  # fmt: skip
+NO_SPLIT = "none"
+
+# ENVI "data type" codes this reader supports (real numbers). Complex types (6, 9) are not reflectance.
+ENVI_DTYPES: dict[int, str] = {
+    1: "u1",
+    2: "i2",
+    3: "i4",
+    4: "f4",
+    5: "f8",
+    12: "u2",
+    13: "u4",
+    14: "i8",
+    15: "u8",
+}
+INTERLEAVES = ("bip", "bil", "bsq")
+REQUIRED_KEYS = ("samples", "lines", "bands", "data type", "interleave")
+
+# Remote copies of the published data (Invenio records: a JSON API lists each file with its checksum).
+ZENODO_RECORD_URL = "https://zenodo.org/records/10617721"
+RODARE_RECORD_URL = "https://rodare.hzdr.de/record/2704"
+DEFAULT_REMOTE = ZENODO_RECORD_URL
+
+
+def rgb_splits() -> dict[str, tuple[int, ...]]:
+    """The authors' RGB split (RGB.ipynb), documented separately from the HSI one: sklearn
+    `train_test_split(test_size=0.2, random_state=123)` on boards 1..53, then again on the remainder for
+    validation, giving 33 / 9 / 11 boards. Assumes the notebook passes the boards in order 1..53."""
+    from sklearn.model_selection import train_test_split
+
+    boards = list(range(1, N_BOARDS + 1))
+    rest, test = train_test_split(boards, test_size=0.2, random_state=123)
+    train, val = train_test_split(rest, test_size=0.2, random_state=123)
+    return {"train": tuple(sorted(train)), "val": tuple(sorted(val)), "test": tuple(sorted(test))}
+
+
+def hsi_split(board: int) -> str:
+    """The authors' HSI split of a board: train / val / test, or 'none' (boards 4 and 35)."""
+    for name, boards in HSI_SPLITS.items():
+        if board in boards:
+            return name
+    return NO_SPLIT
+
+
+@dataclass(frozen=True)
+class BoardFiles:
+    """Relative paths of every file of one board in the published layout."""
+
+    board: int
+
+    @property
+    def cube_hdr(self) -> str:
+        return f"HSI/pcb{self.board}/pcb{self.board}.hdr"
+
+    @property
+    def general_hdr(self) -> str:
+        return f"HSI/General_masks/{self.board}.HDR"
+
+    @property
+    def monoseg_hdr(self) -> str:
+        return f"HSI/Monoseg_masks/mono{self.board}.hdr"
+
+    @property
+    def pcb_mask_jpg(self) -> str:
+        return f"HSI/PCB_Masks/{self.board}.jpg"
+
+    @property
+    def rgb_jpg(self) -> str:
+        return f"RGB/{self.board}.jpg"
+
+    @property
+    def rgb_general_png(self) -> str:
+        return f"RGB/General/{self.board}.png"
+
+    @property
+    def rgb_monoseg_png(self) -> str:
+        return f"RGB/Monoseg/{self.board}.png"
+
+    def all(self) -> list[str]:
+        """Every file, headers with their data files."""
+        hdrs = [self.cube_hdr, self.general_hdr, self.monoseg_hdr]
+        return [p for h in hdrs for p in (h, data_path_for(h))] + [
+            self.pcb_mask_jpg,
+            self.rgb_jpg,
+            self.rgb_general_png,
+            self.rgb_monoseg_png,
+        ]
+
+
+def data_path_for(hdr_path: str) -> str:
+    """ENVI data file of a header: the header path without its 4-character extension (the authors' rule)."""
+    if not hdr_path.lower().endswith(".hdr"):
+        raise SourceFormatError(hdr_path, "ENVI header has a .hdr extension", "cannot derive the data file")
+    return hdr_path[:-4]
+
+
+def partition_key(board: int) -> str:
+    return f"pcb{board}"
+
+
+def board_of(partition: str) -> int:
+    m = re.fullmatch(r"pcb(\d+)", partition)
+    if not m:
+        raise ValueError(f"{partition!r} is not a PCB-Vision board partition (expected 'pcb<N>')")
+    return int(m.group(1))
+
+
+_CUBE_HDR = re.compile(r"(?:^|/)HSI/pcb(\d+)/pcb(\d+)\.hdr$")
+
+
+def boards_in(relpaths: list[str]) -> list[int]:
+    """Board numbers whose cube header is among `relpaths` (folder name and file name must agree)."""
+    found = set()
+    for rel in relpaths:
+        m = _CUBE_HDR.search(rel)
+        if m and m.group(1) == m.group(2):
+            found.add(int(m.group(1)))
+    return sorted(found)
+
+
+# ---------------------------------------------------------------------------------------------------- ENVI
+
+
+@dataclass(frozen=True)
+class EnviHeader:
+    """The ENVI header fields this platform relies on. `fields` keeps every key (lower-cased) as text."""
+
+    file: str
+    samples: int
+    lines: int
+    bands: int
+    header_offset: int
+    data_type: int
+    interleave: str
+    byte_order: int
+    wavelengths: tuple[float, ...] | None
+    reflectance_scale: float | None
+    fields: dict[str, str] = field(repr=False, compare=False)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(ENVI_DTYPES[self.data_type]).newbyteorder(">" if self.byte_order == 1 else "<")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(lines, samples, bands): rows, columns, spectral bands."""
+        return (self.lines, self.samples, self.bands)
+
+    @property
+    def data_bytes(self) -> int:
+        return self.lines * self.samples * self.bands * self.dtype.itemsize
+
+    @property
+    def expected_file_size(self) -> int:
+        return self.header_offset + self.data_bytes
+
+
+def parse_envi_header(text: str, file: str) -> EnviHeader:
+    """Parse ENVI header text. Keys are case-insensitive (the published mask headers mix case); `{...}` values
+    may span lines. Raises SourceFormatError naming the file and the broken rule."""
+    lines = text.splitlines()
+    if not lines or lines[0].strip().upper() != "ENVI":
+        raise SourceFormatError(file, "ENVI header starts with 'ENVI'", f"first line is {lines[:1]!r}")
+    fields: dict[str, str] = {}
+    i = 1
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        if not line.strip() or line.lstrip().startswith(";"):
+            continue
+        if "=" not in line:
+            raise SourceFormatError(file, "ENVI header line is 'key = value'", f"line {i}: {line!r}", row=i)
+        key, value = (s.strip() for s in line.split("=", 1))
+        if value.startswith("{"):
+            start = i
+            while "}" not in value:
+                if i >= len(lines):
+                    raise SourceFormatError(
+                        file, "ENVI header braces are closed", f"'{key}' opened on line {start}"
+                    )
+                value += " " + lines[i].strip()
+                i += 1
+            value = value[1 : value.index("}")].strip()
+        fields[key.lower()] = value
+    missing = [k for k in REQUIRED_KEYS if k not in fields]
+    if missing:
+        raise SourceFormatError(file, "required ENVI header keys present", f"missing {missing}")
+
+    def integer(key: str, default: int | None = None) -> int:
+        raw = fields.get(key)
+        if raw is None:
+            assert default is not None
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise SourceFormatError(file, f"ENVI '{key}' is an integer", f"got {raw!r}") from None
+
+    samples, lines_, bands = integer("samples"), integer("lines"), integer("bands")
+    if min(samples, lines_, bands) <= 0:
+        raise SourceFormatError(file, "ENVI dimensions are positive", f"{lines_=} {samples=} {bands=}")
+    data_type = integer("data type")
+    if data_type not in ENVI_DTYPES:
+        raise SourceFormatError(
+            file, "supported ENVI data type", f"data type = {data_type}; supported: {sorted(ENVI_DTYPES)}"
+        )
+    interleave = fields["interleave"].strip().lower()
+    if interleave not in INTERLEAVES:
+        raise SourceFormatError(
+            file, "supported ENVI interleave", f"interleave = {interleave!r}; supported: {INTERLEAVES}"
+        )
+    byte_order = integer("byte order", 0)
+    if byte_order not in (0, 1):
+        raise SourceFormatError(file, "ENVI byte order is 0 or 1", f"byte order = {byte_order}")
+    wavelengths = None
+    if "wavelength" in fields:
+        try:
+            wavelengths = tuple(float(w) for w in fields["wavelength"].split(",") if w.strip())
+        except ValueError:
+            raise SourceFormatError(file, "ENVI wavelengths are numbers", fields["wavelength"][:80]) from None
+        if len(wavelengths) != bands:
+            raise SourceFormatError(
+                file, "one wavelength per band", f"{len(wavelengths)} wavelengths for {bands} bands"
+            )
+    scale = None
+    if "reflectance scale factor" in fields:
+        scale = float(fields["reflectance scale factor"])
+    return EnviHeader(
+        file=file,
+        samples=samples,
+        lines=lines_,
+        bands=bands,
+        header_offset=integer("header offset", 0),
+        data_type=data_type,
+        interleave=interleave,
+        byte_order=byte_order,
+        wavelengths=wavelengths,
+        reflectance_scale=scale,
+        fields=fields,
+    )
+
+
+def format_envi_header(
+    *,
+    samples: int,
+    lines: int,
+    bands: int,
+    data_type: int,
+    interleave: str = "bip",
+    byte_order: int = 0,
+    header_offset: int = 0,
+    description: str = "",
+    wavelengths: np.ndarray | None = None,
+    extra: dict[str, str] | None = None,
+    key_case=str.lower,
+) -> str:
+    """ENVI header text with the standard keys (for the sample writer and tests that corrupt headers)."""
+    kv = [
+        ("description", "{" + description + "}"),
+        ("samples", str(samples)),
+        ("lines", str(lines)),
+        ("bands", str(bands)),
+        ("header offset", str(header_offset)),
+        ("file type", "ENVI Standard"),
+        ("data type", str(data_type)),
+        ("interleave", interleave),
+        ("byte order", str(byte_order)),
+    ]
+    kv += list((extra or {}).items())
+    if wavelengths is not None:
+        kv.append(("wavelength units", "Nanometers"))
+        wl = [f"{w:.2f}" for w in wavelengths]
+        rows = [", ".join(wl[i : i + 8]) for i in range(0, len(wl), 8)]
+        kv.append(("wavelength", "{\n " + ",\n ".join(rows) + "}"))
+    return "ENVI\n" + "".join(f"{key_case(k)} = {v}\n" for k, v in kv)
+
+
+class EnviImage:
+    """An ENVI image on any fsspec filesystem, read a block of lines at a time.
+
+    Local files are numpy-memory-mapped (nothing is read until sliced). Remote files (S3) are read with ranged
+    requests of whole lines (BIP/BIL lines are contiguous; BSQ needs one range per band). The header's size is
+    checked against the data file before any read.
+    """
+
+    def __init__(self, fs: fsspec.AbstractFileSystem, hdr_path: str, *, display_path: str | None = None):
+        self.fs = fs
+        self.hdr_path = hdr_path
+        self.data_path = data_path_for(hdr_path)
+        self.display_hdr = display_path or hdr_path
+        self.display_data = data_path_for(self.display_hdr)
+        if not fs.exists(hdr_path):
+            raise SourceFormatError(self.display_hdr, "file present", "ENVI header not found")
+        with fs.open(hdr_path, "rb") as f:
+            raw = f.read()
+        try:
+            text = raw.decode("ascii")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+        self.header = parse_envi_header(text, self.display_hdr)
+        if not fs.exists(self.data_path):
+            raise SourceFormatError(
+                self.display_data, "file present", f"ENVI data file for {self.display_hdr}"
+            )
+        size = fs.size(self.data_path)
+        if size != self.header.expected_file_size:
+            h = self.header
+            raise SourceFormatError(
+                self.display_data,
+                "header size matches data file",
+                f"{self.display_hdr} declares {h.lines} lines x {h.samples} samples x {h.bands} bands x "
+                f"{h.dtype.itemsize} bytes + offset {h.header_offset} = {h.expected_file_size} bytes, "
+                f"the data file has {size} bytes",
+            )
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.header.shape
+
+    @cached_property
+    def _memmap(self) -> np.ndarray | None:
+        if not isinstance(self.fs, LocalFileSystem):
+            return None
+        h = self.header
+        storage_shape = {
+            "bip": (h.lines, h.samples, h.bands),
+            "bil": (h.lines, h.bands, h.samples),
+            "bsq": (h.bands, h.lines, h.samples),
+        }[h.interleave]
+        return np.memmap(self.data_path, dtype=h.dtype, mode="r", offset=h.header_offset, shape=storage_shape)
+
+    def read_lines(self, start: int, stop: int) -> np.ndarray:
+        """Lines [start, stop) as a native-endian array (n_lines, samples, bands) in the file's data type."""
+        h = self.header
+        stop = min(stop, h.lines)
+        n = stop - start
+        mm = self._memmap
+        if mm is not None:
+            block = {
+                "bip": lambda: mm[start:stop],
+                "bil": lambda: mm[start:stop].transpose(0, 2, 1),
+                "bsq": lambda: mm[:, start:stop].transpose(1, 2, 0),
+            }[h.interleave]()
+        else:
+            item = h.dtype.itemsize
+            with self.fs.open(self.data_path, "rb") as f:
+                if h.interleave in ("bip", "bil"):
+                    line_bytes = h.samples * h.bands * item
+                    f.seek(h.header_offset + start * line_bytes)
+                    buf = np.frombuffer(f.read(n * line_bytes), dtype=h.dtype)
+                    if h.interleave == "bip":
+                        block = buf.reshape(n, h.samples, h.bands)
+                    else:
+                        block = buf.reshape(n, h.bands, h.samples).transpose(0, 2, 1)
+                else:
+                    band_bytes = h.lines * h.samples * item
+                    planes = []
+                    for b in range(h.bands):
+                        f.seek(h.header_offset + b * band_bytes + start * h.samples * item)
+                        planes.append(np.frombuffer(f.read(n * h.samples * item), dtype=h.dtype))
+                    block = np.stack(planes, axis=-1).reshape(n, h.samples, h.bands)
+        return np.ascontiguousarray(block, dtype=h.dtype.newbyteorder("="))
+
+    def iter_blocks(self, block_lines: int) -> Iterator[tuple[int, np.ndarray]]:
+        """(first line, block) pairs covering the image, `block_lines` lines at a time."""
+        for start in range(0, self.header.lines, block_lines):
+            yield start, self.read_lines(start, start + block_lines)
+
+    def read_all(self) -> np.ndarray:
+        return self.read_lines(0, self.header.lines)
+
+
+def open_cube(fs, hdr_path: str, *, display_path: str | None = None, n_bands: int = N_BANDS) -> EnviImage:
+    """Open a board's hyperspectral cube (not read yet) and check its band count."""
+    img = EnviImage(fs, hdr_path, display_path=display_path)
+    if img.header.bands != n_bands:
+        raise SourceFormatError(
+            img.display_hdr, f"cube has {n_bands} bands", f"header declares bands = {img.header.bands}"
+        )
+    return img
+
+
+def read_mask(fs, hdr_path: str, *, display_path: str | None = None) -> np.ndarray:
+    """A class mask (lines, samples) as uint8: band 0 of a single-band ENVI image (the authors' y[:, :, 0]).
+
+    Values must be whole numbers 0..255 to be stored; whether they are valid class ids (0..3) is a validation
+    rule checked on the pixel table, so that a bad mask is reported with the offending pixels.
+    """
+    img = EnviImage(fs, hdr_path, display_path=display_path)
+    band = img.read_all()[:, :, 0]
+    if band.dtype.kind == "f":
+        bad = ~np.isfinite(band) | (band != np.round(band))
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            raise SourceFormatError(
+                img.display_data, "mask values are whole numbers", f"line {r}, sample {c}: {band[r, c]!r}"
+            )
+    if band.size and (band.min() < 0 or band.max() > 255):
+        r, c = np.argwhere((band < 0) | (band > 255))[0]
+        raise SourceFormatError(
+            img.display_data, "mask values fit in 0..255", f"line {r}, sample {c}: {band[r, c]!r}"
+        )
+    return band.astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------------------------------- images
+
+
+def _open_image(data: bytes, file: str, fmt: str):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        img = Image.open(io.BytesIO(data))
+        if img.format != fmt:
+            raise SourceFormatError(file, f"file is a {fmt}", f"decoded as {img.format}")
+        img.load()  # decode now: a truncated or corrupt file fails here, not later
+    except SourceFormatError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise SourceFormatError(file, f"decodable {fmt}", f"{type(exc).__name__}: {exc}") from None
+    return img
+
+
+def read_image_bytes(fs, path: str, file: str | None = None) -> bytes:
+    file = file or path
+    if not fs.exists(path):
+        raise SourceFormatError(file, "file present", "image not found")
+    with fs.open(path, "rb") as f:
+        return f.read()
+
+
+def decode_pcb_mask(data: bytes, file: str) -> np.ndarray:
+    """PCB foreground mask from the grey JPEG: True on the board. JPEG is lossy, so threshold at mid-grey."""
+    img = _open_image(data, file, "JPEG")
+    grey = np.asarray(img.convert("L"))
+    return grey >= 128
+
+
+def decode_rgb(data: bytes, file: str) -> np.ndarray:
+    """RGB photograph (height, width, 3) uint8 (the authors use cv2 + BGR->RGB; PIL gives RGB directly)."""
+    img = _open_image(data, file, "JPEG")
+    return np.asarray(img.convert("RGB"))
+
+
+def decode_png_mask(data: bytes, file: str) -> np.ndarray:
+    """RGB class mask (height, width) uint8 from a PNG (palette or grey)."""
+    img = _open_image(data, file, "PNG")
+    arr = np.asarray(img)
+    if arr.ndim == 3:  # an RGB(A)-encoded label image keeps the class in every channel
+        arr = arr[:, :, 0]
+    return arr.astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------------------------------- pixels
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """The authors' HSI preprocessing: clip reflectance to [clip_min, clip_max] (negative values occur), then
+    drop the first `drop_first_bands` bands as noisy (224 -> 214 bands)."""
+
+    clip: bool = True
+    clip_min: float = 0.0
+    clip_max: float = 1.0
+    drop_first_bands: int = 10
+
+    def apply(self, block: np.ndarray) -> np.ndarray:
+        out = block[..., self.drop_first_bands :].astype(np.float32, copy=False)
+        if self.clip:
+            out = np.clip(out, self.clip_min, self.clip_max)
+        return out
+
+
+def to_reflectance(block: np.ndarray, header: EnviHeader) -> np.ndarray:
+    """Float32 reflectance: integer cubes with a 'reflectance scale factor' are divided by it."""
+    out = block.astype(np.float32, copy=False)
+    if header.reflectance_scale:
+        out = out / np.float32(header.reflectance_scale)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- remote
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of the published record: its name, download URL, size and checksum ('md5:<hex>')."""
+
+    key: str
+    url: str
+    size: int | None
+    checksum: str | None
+
+    @property
+    def md5(self) -> str | None:
+        if self.checksum and self.checksum.lower().startswith("md5:"):
+            return self.checksum.split(":", 1)[1].lower()
+        return None
+
+
+def record_api_url(record_url: str) -> str:
+    """Invenio JSON API URL of a record page (Zenodo '/records/N', Rodare '/record/N')."""
+    m = re.match(r"^(https?://[^/]+(?:/.*?)?)/records?/(\d+)/?$", record_url.rstrip("/"))
+    if not m:
+        raise ValueError(
+            f"{record_url}: not an Invenio record URL (expected .../records/<id> or .../record/<id>)"
+        )
+    return f"{m.group(1)}/api/records/{m.group(2)}"
+
+
+def parse_record_files(payload: bytes | str, file: str) -> list[RemoteFile]:
+    """Files of an Invenio record from its JSON (Zenodo's InvenioRDM shape and the legacy Invenio shape)."""
+    try:
+        doc = json.loads(payload)
+    except ValueError as exc:
+        raise SourceFormatError(file, "record metadata is JSON", str(exc)) from None
+    files = doc.get("files")
+    if isinstance(files, dict):  # InvenioRDM: {"entries": {...}} or {"entries": [...]}
+        files = files.get("entries", files)
+        files = list(files.values()) if isinstance(files, dict) else files
+    if not files:
+        raise SourceFormatError(file, "record lists its files", "no 'files' in the record JSON")
+    out = []
+    for i, f in enumerate(files):
+        key = f.get("key") or f.get("filename")
+        links = f.get("links") or {}
+        url = links.get("content") or links.get("self") or links.get("download")
+        if not key or not url:
+            raise SourceFormatError(file, "each record file has a key and a link", json.dumps(f)[:200], row=i)
+        out.append(
+            RemoteFile(key=key, url=url, size=f.get("size") or f.get("filesize"), checksum=f.get("checksum"))
+        )
+    return sorted(out, key=lambda r: r.key)
+
+
+def find_layout_root(names: list[str]) -> str:
+    """Prefix (folder inside an archive) under which the published layout starts, found by a cube header."""
+    for name in sorted(names, key=len):
+        m = _CUBE_HDR.search(name)
+        if m:
+            return name[: m.start() + (1 if name[m.start()] == "/" else 0)]
+    raise SourceFormatError(
+        "<archive>", "archive holds the PCB-Vision layout", "no HSI/pcb<N>/pcb<N>.hdr inside"
+    )
