@@ -308,3 +308,115 @@ def test_find_layout_root_inside_archive():
     assert source.find_layout_root(["HSI/pcb2/pcb2.hdr"]) == ""
     with pytest.raises(SourceFormatError, match="archive holds the PCB-Vision layout"):
         source.find_layout_root(["a/b.txt"])
+
+
+# ------------------------------------------------------------------------------------------ board tables
+
+
+def test_read_board_pixel_table():
+    bp = source.read_board(LOCAL, str(SAMPLE), 1, display_root="raw/pcbvision")
+    df = bp.pixels
+    lines, samples, bands = bp.shape
+    assert df.height == lines * samples and bands == 224
+    assert df.schema["spectrum"].size == 214 and df["spectrum"].arr.min().min() >= 0.0
+    assert df["spectrum"].arr.max().max() <= 1.0
+    mask = source.read_mask(LOCAL, str(SAMPLE / "HSI/General_masks/1.HDR"))
+    np.testing.assert_array_equal(df["label"].to_numpy().reshape(lines, samples), mask)
+    assert df["source_row"].to_list() == list(range(df.height)) and set(df["hsi_split"]) == {"train"}
+    assert df["on_pcb"].any() and not df["on_pcb"].all()
+    cube = source.open_cube(LOCAL, str(SAMPLE / "HSI/pcb1/pcb1.hdr")).read_all()
+    np.testing.assert_allclose(
+        df.filter(line=2, sample=5)["spectrum"][0].to_numpy(), np.clip(cube[2, 5, 10:], 0, 1)
+    )
+    assert bp.files["general_mask"] == "raw/pcbvision/HSI/General_masks/1.HDR"
+    assert bp.raw_negative_values > 0 and all(v.count == 0 for v in bp.mask_values.values())
+    one_line = source.read_board(LOCAL, str(SAMPLE), 1, block_lines=1)
+    assert one_line.pixels.equals(df)
+    raw = source.read_board(
+        LOCAL, str(SAMPLE), 1, preprocessing=source.Preprocessing(clip=False, drop_first_bands=0)
+    )
+    assert raw.pixels.schema["spectrum"].size == 224
+
+
+def test_mask_value_7_and_nonfinite_spectra_are_reported_with_file_line_sample(tmp_path):
+    root = copy_tree(SAMPLE, tmp_path / "src")
+    mask_file = root / "HSI/General_masks/5"
+    mask = np.fromfile(mask_file, np.uint8).reshape(13, 16)
+    mask[3, 4] = 7
+    mask.tofile(mask_file)
+    cube_file = root / "HSI/pcb5/pcb5"
+    cube = np.fromfile(cube_file, "<f4").reshape(13, 16, 224)
+    cube[6, 2, 100] = np.nan
+    cube.tofile(cube_file)
+    bp = source.read_board(LOCAL, str(root), 5, display_root="raw/pcbvision")
+    v = bp.mask_values["HSI/General_masks/5"]
+    assert v.count == 1
+    assert v.examples == [{"file": "raw/pcbvision/HSI/General_masks/5", "line": 3, "sample": 4, "value": 7}]
+    assert bp.mask_values["HSI/Monoseg_masks/mono5"].count == 0
+    assert bp.nonfinite.count == 1 and bp.nonfinite.examples[0]["line"] == 6
+    assert bp.nonfinite.examples[0]["sample"] == 2 and bp.nonfinite.file == "raw/pcbvision/HSI/pcb5/pcb5"
+
+
+def test_mask_shape_must_match_cube(tmp_path):
+    root = copy_tree(SAMPLE, tmp_path / "src")
+    hdr = root / "HSI/Monoseg_masks/mono2.hdr"
+    hdr.write_text(
+        hdr.read_text().replace("samples = 17", "samples = 14").replace("lines = 14", "lines = 17")
+    )
+    with pytest.raises(SourceFormatError) as e:
+        source.read_board(LOCAL, str(root), 2)
+    assert e.value.rule == "mask shape = cube shape" and "mono2.hdr" in e.value.file
+
+
+def test_missing_pcb_mask_and_corrupt_pcb_mask_jpeg(tmp_path):
+    root = copy_tree(SAMPLE, tmp_path / "src")
+    jpg = root / "HSI/PCB_Masks/8.jpg"
+    jpg.write_bytes(jpg.read_bytes()[:100])
+    with pytest.raises(SourceFormatError, match="decodable JPEG") as e:
+        source.read_board(LOCAL, str(root), 8)
+    assert e.value.file.endswith("HSI/PCB_Masks/8.jpg")
+    jpg.unlink()
+    with pytest.raises(SourceFormatError, match="file present"):
+        source.read_board(LOCAL, str(root), 8)
+
+
+def test_read_rgb_board_and_corrupt_rgb_jpeg(tmp_path):
+    r = source.read_rgb_board(LOCAL, str(SAMPLE), 3)
+    assert (r.row["rgb_split"], r.row["hsi_split"]) == ("val", "train")
+    assert r.row["general_ic_pixels"] > r.row["monoseg_ic_pixels"] > 0  # inscriptions are IC only in General
+    root = copy_tree(SAMPLE, tmp_path / "src")
+    (root / "RGB/3.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(SourceFormatError, match="decodable JPEG") as e:
+        source.read_rgb_board(LOCAL, str(root), 3, display_root="raw/pcbvision")
+    assert e.value.file == "raw/pcbvision/RGB/3.jpg"
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+def test_extract_layout_from_archive_resumes_and_refuses_escapes(tmp_path, kind):
+    import shutil
+    import tarfile
+    import zipfile
+
+    staged = tmp_path / "staged" / "PCBVision"
+    copy_tree(SAMPLE, staged)
+    archive = str(tmp_path / f"PCBVision.{kind}")
+    if kind == "zip":
+        shutil.make_archive(archive[:-4], "zip", tmp_path / "staged")
+    else:
+        with tarfile.open(archive, "w") as t:
+            t.add(staged, arcname="PCBVision")
+    root = source.extract_layout(archive, str(tmp_path / "out"))
+    assert root == str((tmp_path / "out" / "PCBVision").resolve())
+    assert (Path(root) / "HSI/General_masks/1.HDR").read_bytes() == (
+        SAMPLE / "HSI/General_masks/1.HDR"
+    ).read_bytes()
+    before = (Path(root) / "HSI/pcb1/pcb1").stat().st_mtime_ns
+    assert source.extract_layout(archive, str(tmp_path / "out")) == root  # rerun: nothing rewritten
+    assert (Path(root) / "HSI/pcb1/pcb1").stat().st_mtime_ns == before
+    if kind == "zip":
+        evil = str(tmp_path / "evil.zip")
+        with zipfile.ZipFile(evil, "w") as z:
+            z.writestr("HSI/pcb1/pcb1.hdr", "ENVI\n")
+            z.writestr("../outside.txt", "x")
+        with pytest.raises(SourceFormatError, match="stay inside the target folder"):
+            source.extract_layout(evil, str(tmp_path / "out2"))

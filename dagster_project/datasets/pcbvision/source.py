@@ -26,6 +26,7 @@ from functools import cached_property
 
 import fsspec
 import numpy as np
+import polars as pl
 from fsspec.implementations.local import LocalFileSystem
 
 from dagster_project.errors import SourceFormatError
@@ -585,3 +586,240 @@ def find_layout_root(names: list[str]) -> str:
     raise SourceFormatError(
         "<archive>", "archive holds the PCB-Vision layout", "no HSI/pcb<N>/pcb<N>.hdr inside"
     )
+
+
+# ---------------------------------------------------------------------------------------------------- boards
+
+MAX_EXAMPLES = 5
+
+
+@dataclass
+class ValueViolations:
+    """Where an array breaks a value rule: total count and the first few (line, sample, value)."""
+
+    file: str
+    count: int = 0
+    examples: list[dict] = field(default_factory=list)
+
+    def add(self, bad: np.ndarray, values: np.ndarray, line0: int = 0) -> None:
+        n = int(bad.sum())
+        if not n:
+            return
+        self.count += n
+        for r, c in np.argwhere(bad)[: MAX_EXAMPLES - len(self.examples)]:
+            v = values[r, c]
+            self.examples.append(
+                {
+                    "file": self.file,
+                    "line": int(r) + line0,
+                    "sample": int(c),
+                    "value": v.item() if v.size == 1 else None,
+                }
+            )
+
+
+@dataclass
+class BoardPixels:
+    """One board read into a pixel table, plus what was measured on the raw arrays while reading it."""
+
+    board: int
+    pixels: pl.DataFrame
+    files: dict[str, str]
+    shape: tuple[int, int, int]
+    wavelengths: tuple[float, ...] | None
+    mask_values: dict[str, ValueViolations]
+    nonfinite: ValueViolations
+    raw_negative_values: int
+    raw_values_above_one: int
+
+
+def _mask_checked(fs, root: str, hdr_rel: str, shape: tuple[int, int], display: str) -> np.ndarray:
+    mask = read_mask(fs, f"{root}/{hdr_rel}", display_path=f"{display}{hdr_rel}")
+    if mask.shape != shape:
+        raise SourceFormatError(
+            f"{display}{hdr_rel}",
+            "mask shape = cube shape",
+            f"mask is {mask.shape}, cube is {shape} (lines, samples)",
+        )
+    return mask
+
+
+def read_board(
+    fs,
+    root: str,
+    board: int,
+    *,
+    preprocessing: Preprocessing = Preprocessing(),
+    block_lines: int = 64,
+    display_root: str = "",
+) -> BoardPixels:
+    """Read one board (cube, both HSI masks, PCB mask) into a pixel table, `block_lines` cube lines at a time.
+
+    `root` is the folder of the published layout on `fs`; `display_root` prefixes file names in messages.
+    Columns: board, line, sample, label (General), label_monoseg, on_pcb, hsi_split, mean_reflectance,
+    spectrum (float32 array of the preprocessed bands), source_file (cube data file), source_row (pixel index
+    line * samples + sample). Structural faults (missing file, header/size, band count, mask shape, corrupt
+    JPEG) raise SourceFormatError; value faults (class ids, non-finite spectra) are returned for validation.
+    """
+    files = BoardFiles(board)
+    root = root.rstrip("/")
+    disp = display_root.rstrip("/") + "/" if display_root else ""
+    cube = open_cube(fs, f"{root}/{files.cube_hdr}", display_path=f"{disp}{files.cube_hdr}")
+    h = cube.header
+    hw = (h.lines, h.samples)
+    general = _mask_checked(fs, root, files.general_hdr, hw, disp)
+    monoseg = _mask_checked(fs, root, files.monoseg_hdr, hw, disp)
+    pcb_file = f"{disp}{files.pcb_mask_jpg}"
+    on_pcb = decode_pcb_mask(read_image_bytes(fs, f"{root}/{files.pcb_mask_jpg}", pcb_file), pcb_file)
+    if on_pcb.shape != hw:
+        raise SourceFormatError(
+            pcb_file, "mask shape = cube shape", f"PCB mask is {on_pcb.shape}, cube is {hw}"
+        )
+
+    mask_values = {}
+    for hdr, mask in ((files.general_hdr, general), (files.monoseg_hdr, monoseg)):
+        v = ValueViolations(f"{disp}{data_path_for(hdr)}")
+        v.add(~np.isin(mask, list(CLASSES)), mask)
+        mask_values[data_path_for(hdr)] = v
+    nonfinite = ValueViolations(cube.display_data)
+    negatives = above = 0
+    spectra, means = [], []
+    for line0, block in cube.iter_blocks(block_lines):
+        refl = to_reflectance(block, h)
+        finite = np.isfinite(refl)
+        nonfinite.add(~finite.all(axis=2), np.zeros(refl.shape[:2]), line0)
+        negatives += int((refl < 0).sum())
+        above += int((refl > 1).sum())
+        pre = preprocessing.apply(refl).reshape(-1, h.bands - preprocessing.drop_first_bands)
+        spectra.append(pre)
+        means.append(pre.mean(axis=1, dtype=np.float64).astype(np.float32))
+    n_bands_out = h.bands - preprocessing.drop_first_bands
+    spectrum = np.concatenate(spectra) if spectra else np.zeros((0, n_bands_out), np.float32)
+    line, sample = np.divmod(np.arange(h.lines * h.samples, dtype=np.int64), h.samples)
+    pixels = pl.DataFrame(
+        {
+            "board": pl.Series(np.full(line.size, board, np.int16)),
+            "line": pl.Series(line.astype(np.int32)),
+            "sample": pl.Series(sample.astype(np.int32)),
+            "label": pl.Series(general.ravel()),
+            "label_monoseg": pl.Series(monoseg.ravel()),
+            "on_pcb": pl.Series(on_pcb.ravel()),
+            "hsi_split": pl.Series([hsi_split(board)] * line.size, dtype=pl.String),
+            "mean_reflectance": pl.Series(np.concatenate(means) if means else np.zeros(0, np.float32)),
+            "spectrum": pl.Series(spectrum, dtype=pl.Array(pl.Float32, n_bands_out)),
+            "source_file": pl.Series([data_path_for(files.cube_hdr)] * line.size, dtype=pl.String),
+            "source_row": pl.Series(line * h.samples + sample),
+        }
+    )
+    return BoardPixels(
+        board=board,
+        pixels=pixels,
+        files={
+            "cube": cube.display_hdr,
+            "general_mask": f"{disp}{files.general_hdr}",
+            "monoseg_mask": f"{disp}{files.monoseg_hdr}",
+            "pcb_mask": pcb_file,
+        },
+        shape=h.shape,
+        wavelengths=h.wavelengths,
+        mask_values=mask_values,
+        nonfinite=nonfinite,
+        raw_negative_values=negatives,
+        raw_values_above_one=above,
+    )
+
+
+@dataclass
+class BoardRgb:
+    """One board's RGB photograph and masks: a one-row summary plus the value faults found."""
+
+    row: dict
+    mask_values: dict[str, ValueViolations]
+
+
+def read_rgb_board(fs, root: str, board: int, *, display_root: str = "") -> BoardRgb:
+    """Decode RGB/{i}.jpg and its General/Monoseg PNG masks; masks must have the photograph's size."""
+    files = BoardFiles(board)
+    root = root.rstrip("/")
+    disp = display_root.rstrip("/") + "/" if display_root else ""
+
+    def load(rel, decode):
+        return decode(read_image_bytes(fs, f"{root}/{rel}", f"{disp}{rel}"), f"{disp}{rel}")
+
+    rgb = load(files.rgb_jpg, decode_rgb)
+    row = {
+        "board": board,
+        "height": rgb.shape[0],
+        "width": rgb.shape[1],
+        "mean_red": float(rgb[:, :, 0].mean()),
+        "mean_green": float(rgb[:, :, 1].mean()),
+        "mean_blue": float(rgb[:, :, 2].mean()),
+        "rgb_split": next((k for k, v in rgb_splits().items() if board in v), NO_SPLIT),
+        "hsi_split": hsi_split(board),
+        "source_file": files.rgb_jpg,
+        "source_row": 0,
+    }
+    violations = {}
+    for name, rel in (("general", files.rgb_general_png), ("monoseg", files.rgb_monoseg_png)):
+        mask = load(rel, decode_png_mask)
+        if mask.shape != rgb.shape[:2]:
+            raise SourceFormatError(
+                f"{disp}{rel}", "mask shape = image shape", f"{mask.shape} vs {rgb.shape[:2]}"
+            )
+        v = ValueViolations(f"{disp}{rel}")
+        v.add(~np.isin(mask, list(CLASSES)), mask)
+        violations[rel] = v
+        counts = np.bincount(np.minimum(mask.ravel(), 4), minlength=5)
+        for c, cname in CLASSES.items():
+            row[f"{name}_{cname.lower()}_pixels"] = int(counts[c])
+    return BoardRgb(row=row, mask_values=violations)
+
+
+# ------------------------------------------------------------------------------------------------ archives
+
+
+def extract_layout(archive: str, dest: str) -> str:
+    """Unpack a downloaded archive (zip or tar) and return the folder where the published layout starts.
+
+    Members are written atomically one by one (temp + rename), skipped when already there with the right
+    size, so an interrupted extraction resumes. Paths escaping `dest` are refused.
+    """
+    import os
+    import shutil
+    import tarfile
+    import zipfile
+    from pathlib import Path
+
+    dest_p = Path(dest).resolve()
+
+    def target(name: str) -> Path:
+        t = (dest_p / name).resolve()
+        if dest_p not in t.parents:
+            raise SourceFormatError(archive, "archive members stay inside the target folder", name)
+        return t
+
+    def put(name: str, size: int, open_member) -> None:
+        t = target(name)
+        if t.exists() and t.stat().st_size == size:
+            return
+        t.parent.mkdir(parents=True, exist_ok=True)
+        tmp = t.with_name(t.name + ".part")
+        with open_member() as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst, 8 << 20)
+        os.replace(tmp, t)
+
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as z:
+            infos = [i for i in z.infolist() if not i.is_dir()]
+            root = find_layout_root([i.filename for i in infos])
+            for i in infos:
+                put(i.filename, i.file_size, lambda i=i: z.open(i))
+    elif tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as t:
+            members = [m for m in t.getmembers() if m.isfile()]
+            root = find_layout_root([m.name for m in members])
+            for m in members:
+                put(m.name, m.size, lambda m=m: t.extractfile(m))
+    else:
+        raise SourceFormatError(archive, "download is a zip or tar archive", "unrecognised archive format")
+    return str(dest_p / root) if root else str(dest_p)
