@@ -1,0 +1,454 @@
+"""Readers for the GeoLifeCLEF 2024 / GeoPlant files, in the Kaggle GLC24 layout (Seafile spellings accepted).
+
+Pure functions: they take an fsspec filesystem and paths and return polars frames or numpy arrays. Bad input
+raises `SourceFormatError` naming the file, the line (header = line 1) or survey, and the rule. Typed tables
+carry `source_file` and `source_row` (the line number in the file) so later checks can name the bad record.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Sequence
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from PIL import Image, UnidentifiedImageError
+
+from dagster_project.errors import SourceFormatError
+
+REPO_SAMPLE = Path(__file__).resolve().parents[3] / "assets" / "geoplant"
+
+# Documented raster extent of every GeoPlant predictor (docs/environmental_predictors.md), WGS84.
+LON_RANGE = (-32.26, 35.58)
+LAT_RANGE = (26.63, 72.18)
+# Size of the speciesId index space used by the organisers' baselines (NUM_CLASSES = 11255): ids are 0..11254.
+NUM_SPECIES = 11255
+PATCH_SIZE = 128
+TOP_K = 25
+
+PA_TRAIN_FILE = "GLC24_PA_metadata_train.csv"
+PA_TEST_FILE = "GLC24_PA_metadata_test.csv"
+# Kaggle spells the presence-only file with a digit zero ("P0"), the Seafile release with the letter O.
+PO_FILES = ("GLC24_P0_metadata_train.csv", "GLC24_PO_metadata_train.csv")
+SAMPLE_SUBMISSION_FILE = "GLC24_SAMPLE_SUBMISSION.csv"
+# Kaggle unpacks the environmental archive into a doubly nested folder.
+ENV_ROOT = "EnvironmentalRasters/EnvironmentalRasters"
+ENV_KINDS = ("bioclimatic", "elevation", "human_footprint", "landcover", "soilgrids")
+LANDSAT_BANDS = ("red", "green", "blue", "nir", "swir1", "swir2")
+LANDSAT_KEY = "timeSerieID"
+LANDSAT_MISSING = "eos"
+SPLITS = ("train", "test")
+
+# The GeoPlant metadata misspells district as `disctrict` (the authors' XGBoost config maps it too).
+COLUMN_ALIASES = {"disctrict": "district"}
+PA_TYPES: dict[str, pl.DataType] = {
+    "surveyId": pl.Int64,
+    "speciesId": pl.Int64,
+    "lat": pl.Float64,
+    "lon": pl.Float64,
+    "year": pl.Int32,
+    "geoUncertaintyInM": pl.Float64,
+    "areaInM2": pl.Float64,
+    "country": pl.String,
+    "region": pl.String,
+    "county": pl.String,
+    "district": pl.String,
+    "taxonRank": pl.String,
+}
+PO_TYPES: dict[str, pl.DataType] = {
+    "publisher": pl.String,
+    "year": pl.Int32,
+    "month": pl.Int32,
+    "day": pl.Int32,
+    "lat": pl.Float64,
+    "lon": pl.Float64,
+    "geoUncertaintyInM": pl.Float64,
+    "taxonRank": pl.String,
+    "date": pl.String,
+    "dayOfYear": pl.Int32,
+    "speciesId": pl.Int64,
+    "surveyId": pl.Int64,
+}
+PO_REQUIRED = ("year", "lat", "lon", "speciesId", "surveyId")
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+# Remote locations. Kaggle needs an account (KAGGLE_USERNAME / KAGGLE_KEY); the Seafile share is public.
+KAGGLE_COMPETITION = "geolifeclef-2024"
+KAGGLE_API = "https://www.kaggle.com/api/v1"
+SEAFILE_SHARE = "https://lab.plantnet.org/seafile/d/bdb829337aa44a9489f6"
+# Kaggle-layout relpath -> path inside the GLC24 Seafile share (PO uses the letter O there).
+SEAFILE_PATHS = {
+    PA_TRAIN_FILE: f"PresenceAbsenceSurveys/{PA_TRAIN_FILE}",
+    PA_TEST_FILE: f"PresenceAbsenceSurveys/{PA_TEST_FILE}",
+    PO_FILES[0]: f"PresenceOnlyOccurrences/{PO_FILES[1]}",
+}
+
+
+def landsat_columns() -> list[str]:
+    """Quarter columns of the Landsat CSV, `2000_1` .. `2020_4` (84 steps, the [6, 4, 21] cubes)."""
+    return [f"{y}_{q}" for y in range(2000, 2021) for q in range(1, 5)]
+
+
+def env_relpath(split: str, kind: str) -> str:
+    folders = {
+        "bioclimatic": "Climate/Average 1981-2010",
+        "elevation": "Elevation",
+        "human_footprint": "Human Footprint",
+        "landcover": "LandCover",
+        "soilgrids": "SoilGrids",
+    }
+    return f"{ENV_ROOT}/{folders[kind]}/GLC24-PA-{split}-{kind}.csv"
+
+
+def landsat_relpath(split: str, band: str) -> str:
+    return f"PA-{split}-landsat_time_series/GLC24-PA-{split}-landsat_time_series-{band}.csv"
+
+
+def construct_patch_path(root: str, survey_id: int) -> str:
+    """`<root>/<id[-2:]>/<id[-4:-2]>/<id>.jpeg`, the organisers' patch path rule."""
+    s = str(survey_id)
+    return f"{root}/{s[-2:]}/{s[-4:-2]}/{s}.jpeg"
+
+
+def patch_root(split: str, kind: str) -> str:
+    """Kaggle folder of a split's patches, e.g. `PA_Train_SatellitePatches_RGB/pa_train_patches_rgb`."""
+    return f"PA_{split.title()}_SatellitePatches_{kind.upper()}/pa_{split}_patches_{kind}"
+
+
+def patch_relpath(split: str, kind: str, survey_id: int) -> str:
+    return construct_patch_path(patch_root(split, kind), survey_id)
+
+
+def seafile_url(relpath: str) -> str:
+    """Direct-download URL of a file in the public GLC24 Seafile share."""
+    return f"{SEAFILE_SHARE}/files/?p={quote('/' + SEAFILE_PATHS.get(relpath, relpath))}&dl=1"
+
+
+def kaggle_url(relpath: str) -> str:
+    """Kaggle API URL of one competition file (basic auth with the user's API key)."""
+    return f"{KAGGLE_API}/competitions/data/download/{KAGGLE_COMPETITION}/{quote(relpath)}"
+
+
+def remote_relpaths(
+    *, with_patches: bool = False, survey_ids: dict[str, Sequence[int]] | None = None
+) -> list[str]:
+    """Kaggle-layout files the platform downloads: metadata and environmental CSVs (patches when asked)."""
+    out = [PA_TRAIN_FILE, PA_TEST_FILE, PO_FILES[0]]
+    out += [env_relpath(split, kind) for split in SPLITS for kind in ENV_KINDS]
+    if with_patches and survey_ids:
+        for split, ids in survey_ids.items():
+            out += [patch_relpath(split, kind, sid) for sid in ids for kind in ("rgb", "nir")]
+    return out
+
+
+def find_po_file(names: Sequence[str]) -> str:
+    """The presence-only file among `names` (relpaths), accepting both the `P0` and `PO` spellings."""
+    for name in names:
+        if PurePosixPath(name).name in PO_FILES:
+            return name
+    raise SourceFormatError(file="|".join(PO_FILES), rule="presence-only file present", detail="not found")
+
+
+def find_file(names: Sequence[str], filename: str) -> str:
+    """The relpath whose file name is `filename` (the Seafile layout puts metadata in subfolders)."""
+    hits = sorted(n for n in names if PurePosixPath(n).name == filename)
+    if not hits:
+        raise SourceFormatError(file=filename, rule="file present", detail="not found in the source")
+    return hits[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# CSV helpers
+
+
+def _check_header(file: str, header: str, sep: str, required: Sequence[str]) -> list[str]:
+    header = header.lstrip("\ufeff").rstrip("\r\n")
+    columns = [c.strip().strip('"') for c in header.split(sep)]
+    if len(columns) == 1:
+        for other, name in DELIMITERS.items():
+            if other != sep and other in header:
+                raise SourceFormatError(
+                    file=file,
+                    rule=f"{DELIMITERS[sep]}-separated",
+                    detail=f"the header is {name}-separated: {header[:120]!r}",
+                    row=1,
+                )
+    renamed = [COLUMN_ALIASES.get(c, c) for c in columns]
+    missing = [c for c in required if c not in renamed]
+    if missing:
+        raise SourceFormatError(
+            file=file,
+            rule="required columns present",
+            detail=f"missing {missing}; header has {columns}",
+            row=1,
+        )
+    return columns
+
+
+def _cast_strict(
+    file: str, frame: pl.DataFrame, types: dict[str, pl.DataType], null_values=()
+) -> pl.DataFrame:
+    """Cast string columns to `types`; the first value that does not parse is reported with its line."""
+    casts = []
+    for name, dtype in types.items():
+        if name not in frame.columns or dtype == pl.String:
+            continue
+        col = pl.col(name).str.strip_chars()
+        if null_values:
+            col = pl.when(col.is_in(list(null_values))).then(None).otherwise(col)
+        casts.append(col.cast(dtype, strict=False).alias(name))
+    out = frame.with_columns(casts)
+    for name, dtype in types.items():
+        if name not in frame.columns or dtype == pl.String:
+            continue
+        raw = frame[name].str.strip_chars()
+        ok_null = raw.is_null() | (raw == "")
+        if null_values:
+            ok_null = ok_null | raw.is_in(list(null_values))
+        bad = out[name].is_null() & ~ok_null
+        if bad.any():
+            i = int(bad.arg_max())
+            raise SourceFormatError(
+                file=file,
+                rule=f"column {name} is {dtype}",
+                detail=f"value {frame[name][i]!r} is not a {dtype}",
+                row=int(frame["source_row"][i]),
+            )
+    return out
+
+
+def _read_text_csv(fs, path: str, sep: str, required: Sequence[str], file: str | None = None) -> pl.DataFrame:
+    """The whole CSV as strings, aliases applied, with `source_file` and `source_row` (line number)."""
+    file = file or path
+    with fs.open(path, "rb") as fh:
+        data = fh.read()
+    header = data.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    _check_header(file, header, sep, required)
+    try:
+        frame = pl.read_csv(
+            io.BytesIO(data), separator=sep, infer_schema=False, null_values=[""], truncate_ragged_lines=False
+        )
+    except pl.exceptions.ComputeError as exc:
+        raise SourceFormatError(
+            file=file, rule=f"{DELIMITERS[sep]}-separated table", detail=str(exc)[:300]
+        ) from exc
+    frame = frame.rename({c: COLUMN_ALIASES[c] for c in frame.columns if c in COLUMN_ALIASES})
+    return frame.with_columns(
+        pl.lit(file).alias("source_file"), (pl.int_range(pl.len(), dtype=pl.Int64) + 2).alias("source_row")
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Presence-absence metadata
+
+
+def read_pa_metadata(fs, path: str, *, split: str, file: str | None = None) -> pl.DataFrame:
+    """PA metadata in long format (one row per surveyId, speciesId; test has no speciesId), typed.
+
+    Every column in `PA_TYPES` is present in the result (null when the file does not have it), so the Kaggle
+    release and the GeoPlant re-release (with `county` / `disctrict`) give the same table.
+    """
+    required = ["surveyId", "lat", "lon"] + (["speciesId"] if split == "train" else [])
+    frame = _read_text_csv(fs, path, ",", required, file)
+    frame = _cast_strict(file or path, frame, PA_TYPES)
+    missing = [pl.lit(None, dtype=t).alias(c) for c, t in PA_TYPES.items() if c not in frame.columns]
+    frame = frame.with_columns(missing)
+    if split != "train":
+        frame = frame.with_columns(pl.lit(None, dtype=pl.Int64).alias("speciesId"))
+    return frame.select([*PA_TYPES, "source_file", "source_row"]).with_columns(pl.lit(split).alias("split"))
+
+
+def group_surveys(long: pl.DataFrame) -> pl.DataFrame:
+    """One row per survey with ALL its species (sorted, unique) and the survey's metadata.
+
+    The organisers' malpolon loader drops duplicate surveyIds before grouping and so keeps one label per
+    survey; here the species are aggregated first.
+    """
+    meta = [c for c in PA_TYPES if c not in ("surveyId", "speciesId", "taxonRank")]
+    return (
+        long.group_by("surveyId", maintain_order=True)
+        .agg(
+            *[pl.col(c).first() for c in meta],
+            pl.col("split").first(),
+            pl.col("speciesId").drop_nulls().unique().sort().alias("speciesIds"),
+            pl.col("source_file").first(),
+            pl.col("source_row").min(),
+        )
+        .with_columns(pl.col("speciesIds").list.len().cast(pl.Int32).alias("n_species"))
+        .sort("surveyId")
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Presence-only occurrences (5M rows on the real data): streamed in blocks, never loaded whole.
+
+
+def iter_po_batches(
+    fs, path: str, *, block_bytes: int = 16 << 20, file: str | None = None
+) -> Iterator[pl.DataFrame]:
+    """Stream the presence-only CSV as typed polars frames of about `block_bytes` of CSV each.
+
+    pyarrow parses with the final types (fast path). If a value does not parse, the file is scanned again as
+    text to report the first bad line, so the error names file, line and column like the other readers.
+    """
+    file = file or path
+    with fs.open(path, "rb") as fh:
+        header = fh.readline().decode("utf-8", errors="replace")
+    columns = _check_header(file, header, ",", PO_REQUIRED)
+    arrow_types = {c: _ARROW[PO_TYPES[c]] for c in columns if c in PO_TYPES}
+    offset = 2
+    try:
+        with fs.open(path, "rb") as fh:
+            reader = pacsv.open_csv(
+                fh,
+                read_options=pacsv.ReadOptions(block_size=block_bytes),
+                convert_options=pacsv.ConvertOptions(column_types=arrow_types, strings_can_be_null=False),
+            )
+            for batch in reader:
+                frame = pl.from_arrow(batch)
+                n = frame.height
+                frame = frame.with_columns(
+                    pl.lit(file).alias("source_file"),
+                    (pl.int_range(n, dtype=pl.Int64) + offset).alias("source_row"),
+                )
+                offset += n
+                yield _po_select(frame)
+    except pa.ArrowInvalid as exc:
+        _locate_bad_po_value(fs, path, file, block_bytes)
+        raise SourceFormatError(file=file, rule="presence-only CSV parses", detail=str(exc)[:300]) from exc
+
+
+_ARROW = {pl.String: pa.string(), pl.Int32: pa.int32(), pl.Int64: pa.int64(), pl.Float64: pa.float64()}
+
+
+def _po_select(frame: pl.DataFrame) -> pl.DataFrame:
+    missing = [pl.lit(None, dtype=t).alias(c) for c, t in PO_TYPES.items() if c not in frame.columns]
+    return frame.with_columns(missing).select([*PO_TYPES, "source_file", "source_row"])
+
+
+def _locate_bad_po_value(fs, path: str, file: str, block_bytes: int) -> None:
+    """Slow path after a parse failure: re-read as text and raise for the first value that does not cast."""
+    offset = 2
+    with fs.open(path, "rb") as fh:
+        reader = pacsv.open_csv(
+            fh,
+            read_options=pacsv.ReadOptions(block_size=block_bytes),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(PO_TYPES, pa.string())),
+        )
+        for batch in reader:
+            frame = pl.from_arrow(batch)
+            frame = frame.with_columns(
+                (pl.int_range(frame.height, dtype=pl.Int64) + offset).alias("source_row")
+            )
+            offset += frame.height
+            _cast_strict(file, frame, PO_TYPES)
+
+
+# --------------------------------------------------------------------------------------------------
+# Environmental values and Landsat time series
+
+
+def read_env_csv(fs, path: str, *, file: str | None = None) -> pl.DataFrame:
+    """One environmental CSV (surveyId + numeric predictors) with every predictor as Float64, gaps as null."""
+    frame = _read_text_csv(fs, path, ",", ["surveyId"], file)
+    predictors = [c for c in frame.columns if c not in ("surveyId", "source_file", "source_row")]
+    types = {"surveyId": pl.Int64, **dict.fromkeys(predictors, pl.Float64)}
+    frame = _cast_strict(file or path, frame, types, null_values=("nan", "NaN", "NA"))
+    frame = frame.with_columns(pl.col(predictors).fill_nan(None))
+    dup = frame["surveyId"].is_duplicated()
+    if dup.any():
+        i = int(dup.arg_max())
+        raise SourceFormatError(
+            file=file or path, rule="surveyId unique", detail=f"surveyId {frame['surveyId'][i]}", row=i + 2
+        )
+    return frame.select(["surveyId", *predictors])
+
+
+def join_env(frames: Sequence[pl.DataFrame], survey_ids: pl.Series) -> pl.DataFrame:
+    """Left-join every environmental table onto the survey ids (a survey missing from a file gets nulls)."""
+    out = pl.DataFrame({"surveyId": survey_ids.unique().sort()})
+    for frame in frames:
+        out = out.join(frame, on="surveyId", how="left")
+    return out
+
+
+def fill_env(frame: pl.DataFrame, medians: dict[str, float]) -> pl.DataFrame:
+    """Documented fill: a missing or NaN predictor takes the median of that column over the PA train split
+    (0.0 when the whole column is empty), the usual imputation of the GeoPlant tabular baselines."""
+    return frame.with_columns(
+        [
+            pl.col(c).fill_nan(None).fill_null(medians.get(c) if medians.get(c) is not None else 0.0)
+            for c in medians
+        ]
+    )
+
+
+def read_landsat_csv(fs, path: str, *, band: str, file: str | None = None) -> pl.DataFrame:
+    """One Landsat band CSV (`;`-separated, key `timeSerieID`, `YYYY_Q` columns, `eos` = no value), in long
+    format: (surveyId, band, year, quarter, value)."""
+    file = file or path
+    frame = _read_text_csv(fs, path, ";", [LANDSAT_KEY], file)
+    quarters = [c for c in frame.columns if len(c) == 6 and c[4] == "_" and c[:4].isdigit()]
+    if not quarters:
+        raise SourceFormatError(file=file, rule="YYYY_Q quarter columns present", row=1)
+    types = {LANDSAT_KEY: pl.Int64, **dict.fromkeys(quarters, pl.Float32)}
+    frame = _cast_strict(file, frame, types, null_values=(LANDSAT_MISSING,))
+    long = frame.unpivot(index=[LANDSAT_KEY], on=quarters, variable_name="quarter_label", value_name="value")
+    return long.select(
+        pl.col(LANDSAT_KEY).alias("surveyId"),
+        pl.lit(band).alias("band"),
+        pl.col("quarter_label").str.slice(0, 4).cast(pl.Int32).alias("year"),
+        pl.col("quarter_label").str.slice(5, 1).cast(pl.Int32).alias("quarter"),
+        pl.col("value"),
+    )
+
+
+def landsat_features(long: pl.DataFrame) -> pl.DataFrame:
+    """Per survey and band, the mean over the quarters with a value (a cheap summary of the 84 steps)."""
+    return (
+        long.group_by("surveyId", "band")
+        .agg(pl.col("value").mean().alias("mean"))
+        .with_columns(("landsat_" + pl.col("band") + "_mean").alias("feature"))
+        .pivot(on="feature", index="surveyId", values="mean")
+        .sort("surveyId")
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Sentinel-2 patches
+
+
+def decode_jpeg(payload: bytes, *, file: str, survey_id: int, mode: str) -> np.ndarray:
+    """Decode one patch JPEG to (channels, 128, 128) uint8, or raise naming the file and the survey."""
+    try:
+        with Image.open(io.BytesIO(payload)) as img:
+            img.load()
+            if img.format != "JPEG":
+                raise UnidentifiedImageError(f"format {img.format}")
+            arr = np.asarray(img.convert(mode))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise SourceFormatError(
+            file=file, rule="readable JPEG patch", detail=str(exc)[:200], row=f"surveyId {survey_id}"
+        ) from exc
+    if arr.shape[:2] != (PATCH_SIZE, PATCH_SIZE):
+        raise SourceFormatError(
+            file=file,
+            rule=f"patch is {PATCH_SIZE}x{PATCH_SIZE}",
+            detail=f"got {arr.shape[1]}x{arr.shape[0]}",
+            row=f"surveyId {survey_id}",
+        )
+    return arr.transpose(2, 0, 1) if arr.ndim == 3 else arr[None]
+
+
+def read_patch(fs, rgb_root: str, nir_root: str, survey_id: int) -> np.ndarray:
+    """RGB and NIR read separately and stacked to a (4, 128, 128) uint8 tensor (R, G, B, NIR)."""
+    parts = []
+    for root, mode in ((rgb_root, "RGB"), (nir_root, "L")):
+        path = construct_patch_path(root, survey_id)
+        with fs.open(path, "rb") as fh:
+            parts.append(decode_jpeg(fh.read(), file=path, survey_id=survey_id, mode=mode))
+    return np.concatenate(parts, axis=0)
