@@ -1,0 +1,113 @@
+"""dbt wiring: one dbt project (`dbt/`) whose models become Dagster assets with one connected lineage graph.
+
+- dbt sources carry `meta.dagster.asset_key`, so they resolve to the Python assets that write their parquet.
+- Each model's asset key is its dbt name (`exionaics_training_set`), its group the dataset folder it lives in
+  (`models/<layer>/<dataset>/`), and dbt tests become asset checks.
+- Every DuckDB writer runs in the `duckdb` concurrency pool, limited to 1 in the shipped `dagster.yaml`.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
+
+from dagster_project import settings
+from dagster_project.storage import Lake
+
+DUCKDB_POOL = "duckdb"
+LAYERS = ("staging", "intermediate", "marts")
+
+dbt_project = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
+
+
+def dbt_executable() -> str:
+    return shutil.which("dbt") or str(Path(sys.executable).with_name("dbt"))
+
+
+def dbt_vars(lake: Lake, warehouse_path: str | None = None) -> dict[str, str]:
+    return {"data_root": lake.url(), "warehouse_path": warehouse_path or settings.warehouse_path()}
+
+
+def dbt_target(lake: Lake) -> str:
+    return "s3" if lake.root.startswith("s3://") else "local"
+
+
+def prepare_manifest(force: bool = False) -> Path:
+    """Run `dbt parse` so that `target/manifest.json` exists before the definitions are imported."""
+    manifest = dbt_project.manifest_path
+    if force or not manifest.exists():
+        subprocess.run(
+            [
+                dbt_executable(),
+                "parse",
+                "--quiet",
+                "--project-dir",
+                str(dbt_project.project_dir),
+                "--profiles-dir",
+                str(dbt_project.profiles_dir),
+            ],
+            check=True,
+            cwd=dbt_project.project_dir,
+        )
+    return manifest
+
+
+class PlatformDbtTranslator(DagsterDbtTranslator):
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        fqn = dbt_resource_props.get("fqn", [])
+        # fqn = [project, layer, dataset, model]
+        if len(fqn) >= 4 and fqn[1] in LAYERS:
+            return fqn[2]
+        return super().get_group_name(dbt_resource_props)
+
+    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        desc = dbt_resource_props.get("description") or super().get_description(dbt_resource_props)
+        if dbt_resource_props.get("resource_type") == "model":
+            desc += f"\n\n[dbt docs for this model](http://127.0.0.1:8080/#!/model/{dbt_resource_props['unique_id']})"
+        return desc
+
+    def get_metadata(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, Any]:
+        md = dict(super().get_metadata(dbt_resource_props))
+        if dbt_resource_props.get("resource_type") == "model":
+            md["dbt_docs"] = dg.MetadataValue.url(
+                f"http://127.0.0.1:8080/#!/model/{dbt_resource_props['unique_id']}"
+            )
+        return md
+
+
+translator = PlatformDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def build_dbt_assets() -> dg.AssetsDefinition:
+    prepare_manifest()
+    dbt_project.prepare_if_dev()
+
+    @dbt_assets(
+        manifest=dbt_project.manifest_path,
+        project=dbt_project,
+        dagster_dbt_translator=translator,
+        name="warehouse_dbt_models",
+        pool=DUCKDB_POOL,
+    )
+    def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: Lake):
+        """Builds (runs and tests) the selected dbt models in the DuckDB warehouse."""
+        args = ["build", "--vars", json.dumps(dbt_vars(lake)), "--target", dbt_target(lake)]
+        yield from dbt.cli(args, context=context).stream()
+
+    return warehouse_dbt_models
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())

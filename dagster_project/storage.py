@@ -1,0 +1,119 @@
+"""The data lake: one fsspec root (local folder or s3://) that every asset reads and writes through."""
+
+import contextlib
+import io
+import os
+import uuid
+from collections.abc import Iterator
+
+import dagster as dg
+import fsspec
+import polars as pl
+from fsspec.implementations.local import LocalFileSystem
+from pydantic import PrivateAttr
+
+from dagster_project import settings
+
+
+def filesystem_for(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """fsspec filesystem and in-filesystem path for a URL (local path, s3://, https://)."""
+    fs, path = fsspec.core.url_to_fs(url)
+    return fs, path
+
+
+class Lake(dg.ConfigurableResource):
+    """The platform's data root. `root` is an fsspec URL: a local folder by default, `s3://bucket/prefix` in a
+    shared deployment (credentials and `AWS_ENDPOINT_URL` come from the standard AWS environment)."""
+
+    root: str
+
+    _fs_cache: tuple | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_env(cls) -> "Lake":
+        return cls(root=settings.data_root())
+
+    @property
+    def _fs_and_root(self) -> tuple[fsspec.AbstractFileSystem, str]:
+        if self._fs_cache is None:
+            self._fs_cache = filesystem_for(self.root)
+        return self._fs_cache
+
+    @property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        return self._fs_and_root[0]
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.fs, LocalFileSystem)
+
+    def path(self, *parts: str) -> str:
+        """Path inside the filesystem (no scheme), for use with `self.fs`."""
+        base = self._fs_and_root[1].rstrip("/")
+        rel = "/".join(str(p).strip("/") for p in parts if str(p))
+        return f"{base}/{rel}" if rel else base
+
+    def url(self, *parts: str) -> str:
+        """Full URL (with scheme for remote roots), for DuckDB/dbt and for humans."""
+        rel = "/".join(str(p).strip("/") for p in parts if str(p))
+        return f"{self.root.rstrip('/')}/{rel}" if rel else self.root
+
+    def exists(self, *parts: str) -> bool:
+        return self.fs.exists(self.path(*parts))
+
+    def glob(self, pattern: str) -> list[str]:
+        return sorted(self.fs.glob(self.path(pattern)))
+
+    def relative(self, fs_path: str) -> str:
+        return fs_path[len(self.path()) :].lstrip("/")
+
+    @contextlib.contextmanager
+    def atomic_open(self, relpath: str, mode: str = "wb") -> Iterator[io.IOBase]:
+        """Open `relpath` for writing so that readers never see a half-written file.
+
+        Locally the bytes go to a temporary sibling that is renamed over the target on success. On object stores
+        the object is only committed when the upload completes; on error the upload is discarded.
+        """
+        target = self.path(relpath)
+        parent = target.rsplit("/", 1)[0]
+        self.fs.makedirs(parent, exist_ok=True)
+        if self.is_local:
+            tmp = f"{target}.tmp-{uuid.uuid4().hex}"
+            try:
+                with open(tmp, mode) as f:
+                    yield f
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, target)
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+            return
+        f = self.fs.open(target, mode)
+        try:
+            yield f
+        except BaseException:
+            discard = getattr(f, "discard", None)
+            if discard is not None:
+                discard()  # abort the upload: nothing is committed
+            else:  # pragma: no cover - non-S3 remote filesystems
+                f.close()
+                self.fs.rm(target)
+            raise
+        f.close()
+
+    def write_bytes(self, relpath: str, data: bytes) -> None:
+        with self.atomic_open(relpath, "wb") as f:
+            f.write(data)
+
+    def read_bytes(self, relpath: str) -> bytes:
+        with self.fs.open(self.path(relpath), "rb") as f:
+            return f.read()
+
+    def write_parquet(self, df: pl.DataFrame, relpath: str, **kwargs) -> None:
+        with self.atomic_open(relpath, "wb") as f:
+            df.write_parquet(f, **kwargs)
+
+    def read_parquet(self, relpath: str, **kwargs) -> pl.DataFrame:
+        with self.fs.open(self.path(relpath), "rb") as f:
+            return pl.read_parquet(f, **kwargs)
