@@ -1,0 +1,254 @@
+"""PCB-Vision ingestion: raw files (folder, S3 or the published Invenio record) → per-board pixel table and RGB
+summary, each validated by a blocking check per board."""
+
+import hashlib
+import zipfile
+from pathlib import Path
+
+import dagster as dg
+import fsspec
+import polars as pl
+
+from dagster_project import settings
+from dagster_project.datasets.pcbvision import checks, source
+from dagster_project.download import fetch_url
+from dagster_project.errors import ChecksumMismatchError
+from dagster_project.metadata import table_metadata
+from dagster_project.raw import ingest_raw, is_http, list_source_files
+from dagster_project.resources import SourceCredentials
+from dagster_project.storage import Lake
+from dagster_project.validation import combine, python_report, validate_frame
+
+DATASET = "pcbvision"
+GROUP = "pcbvision"
+LAYOUT_PATTERNS = ("HSI/*", "RGB/*")
+ARCHIVES = "_archives"
+BOARDS = dg.DynamicPartitionsDefinition(name="pcbvision_boards")
+
+
+class PcbVisionSourceConfig(dg.Config):
+    """Where to read PCB-Vision from. Empty `location` means `CDP_PCBVISION_SOURCE`, else the synthetic sample in
+    `assets/pcbvision`. A folder or `s3://` URL must hold the published layout (HSI/, RGB/); the published data is
+    read from its record page, `https://zenodo.org/records/10617721` or `https://rodare.hzdr.de/record/2704`."""
+
+    location: str = ""
+
+
+# ------------------------------------------------------------------------------------------ remote record
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while block := f.read(8 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def record_files(location: str, headers: dict[str, str] | None = None) -> list[source.RemoteFile]:
+    """The files of the published record, from its JSON API (downloaded fresh each time: it is small)."""
+    api = source.record_api_url(location)
+    dest = settings.cache_dir() / DATASET / "_record.json"
+    fetch_url(api, dest, headers=headers)
+    return source.parse_record_files(dest.read_bytes(), api)
+
+
+def ingest_record(lake: Lake, location: str, *, headers=None, log_fn=None) -> pl.DataFrame:
+    """Download the record's archives (resumable; md5 from the record verified; sha256 in the manifest), keep
+    them as received under `raw/pcbvision/_archives/`, unpack them and copy the published layout into
+    `raw/pcbvision/` like a folder source."""
+    say = log_fn or print
+    files = record_files(location, headers)
+    by_rel = {f"{ARCHIVES}/{f.key}": f for f in files}
+    ingest_raw(
+        lake,
+        DATASET,
+        location,
+        list(by_rel),
+        url_for=lambda rel: by_rel[rel].url,
+        headers=headers,
+        log_fn=say,
+    )
+    roots = []
+    for rel, f in by_rel.items():
+        local = settings.cache_dir() / DATASET / rel
+        if f.md5 and (got := _md5(local)) != f.md5:
+            local.unlink(missing_ok=True)
+            raise ChecksumMismatchError(f.url, f"md5:{f.md5}", f"md5:{got}")
+        if not (zipfile.is_zipfile(local) or local.name.endswith((".tar", ".tar.gz", ".tgz"))):
+            say(f"{rel}: not an archive, kept in raw only")
+            continue
+        roots.append(
+            source.extract_layout(str(local), str(settings.cache_dir() / DATASET / "extracted" / f.key))
+        )
+        say(f"{rel}: unpacked to {roots[-1]}")
+    if not roots:
+        raise source.SourceFormatError(
+            location, "record holds an archive with the PCB-Vision layout", str(by_rel)
+        )
+    manifest = None
+    for root in roots:
+        manifest = ingest_raw(lake, DATASET, root, list_source_files(root, LAYOUT_PATTERNS), log_fn=say)
+    return manifest
+
+
+def discover_boards(location: str) -> list[str]:
+    """Board partition keys ('pcb<N>') found at a source: cube headers in a folder/S3 layout, or the members of
+    the record's zip archives (read remotely: only the zip directory is fetched, by HTTP range requests)."""
+    if is_http(location):
+        names: list[str] = []
+        for f in record_files(location):
+            if f.key.lower().endswith(".zip"):
+                with fsspec.open(f.url, "rb") as fh, zipfile.ZipFile(fh) as z:
+                    names += z.namelist()
+        boards = source.boards_in(names) if names else list(range(1, source.N_BOARDS + 1))
+    else:
+        boards = source.boards_in(list_source_files(location, ["HSI/*.hdr"]))
+    return [source.partition_key(b) for b in boards]
+
+
+# ------------------------------------------------------------------------------------------ assets
+
+
+@dg.asset(name="pcbvision_raw_files", group_name=GROUP, kinds={"python", "envi"})
+def pcbvision_raw_files(
+    context: dg.AssetExecutionContext,
+    config: PcbVisionSourceConfig,
+    lake: Lake,
+    credentials: SourceCredentials,
+) -> pl.DataFrame:
+    """PCB-Vision source files (ENVI cubes and masks, JPEG/PNG images) copied byte for byte into `raw/pcbvision/`
+    in the published layout, with their manifest (size, sha256, source URL, retrieval time). From the published
+    record, its archives are kept as downloaded under `raw/pcbvision/_archives/` and unpacked. Unchanged files are
+    not copied again."""
+    location = config.location or settings.source_location(DATASET)
+    context.log.info(f"reading PCB-Vision from {location}")
+    if is_http(location):
+        manifest = ingest_record(
+            lake, location, headers=credentials.zenodo_headers(), log_fn=context.log.info
+        )
+    else:
+        manifest = ingest_raw(
+            lake, DATASET, location, list_source_files(location, LAYOUT_PATTERNS), log_fn=context.log.info
+        )
+    boards = source.boards_in(manifest["relpath"].to_list())
+    context.add_output_metadata(
+        {
+            **table_metadata(manifest),
+            "source": location,
+            "total_bytes": int(manifest["size"].sum()),
+            "boards": dg.MetadataValue.json(boards),
+        }
+    )
+    return manifest
+
+
+class BoardPixelsConfig(dg.Config):
+    """The authors' HSI preprocessing, applied while reading: clip reflectance to [clip_min, clip_max] (the cubes
+    contain negative values) and drop the first `drop_first_bands` bands as noisy (224 → 214). Set `clip` to false
+    and `drop_first_bands` to 0 to keep the spectra as recorded. `block_lines` cube lines are read at a time."""
+
+    clip: bool = True
+    clip_min: float = 0.0
+    clip_max: float = 1.0
+    drop_first_bands: int = 10
+    block_lines: int = 64
+
+
+def _raw_root(lake: Lake) -> str:
+    return lake.path("raw", DATASET)
+
+
+@dg.asset(
+    name="pcbvision_board_pixels",
+    group_name=GROUP,
+    kinds={"polars", "parquet"},
+    partitions_def=BOARDS,
+    deps=[dg.AssetKey("pcbvision_raw_files")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "pcbvision_board_pixels_valid",
+            asset="pcbvision_board_pixels",
+            blocking=True,
+            description="Per board: header size = data file size, 224 bands, mask shape = cube shape, General and "
+            "Monoseg mask values in {0,1,2,3}, finite spectra, and GX rules on the pixel table's columns.",
+        )
+    ],
+)
+def pcbvision_board_pixels(context: dg.AssetExecutionContext, config: BoardPixelsConfig, lake: Lake):
+    """One row per hyperspectral pixel of one board: position (line, sample), General and Monoseg class (0 others,
+    1 IC, 2 capacitor, 3 connectors), whether it lies on the PCB (PCB mask), the authors' HSI split of the board,
+    the preprocessed spectrum (float32 array, 214 bands by default) and its mean. The cube is read memory-mapped
+    (or by ranged reads on S3) a block of lines at a time."""
+    board = source.board_of(context.partition_key)
+    prep = source.Preprocessing(
+        clip=config.clip,
+        clip_min=config.clip_min,
+        clip_max=config.clip_max,
+        drop_first_bands=config.drop_first_bands,
+    )
+    bp = source.read_board(
+        lake.fs, _raw_root(lake), board, preprocessing=prep, block_lines=config.block_lines,
+        display_root=lake.url("raw", DATASET),
+    )  # fmt: skip
+    df = bp.pixels
+    suite = f"pcbvision_board_pixels_{context.partition_key}"
+    gx = validate_frame(
+        df.drop("spectrum"),
+        suite=suite,
+        rules=checks.pixel_rules(*((config.clip_min, config.clip_max) if config.clip else (None, None))),
+        id_columns=("source_file", "source_row", "line", "sample"),
+        lake=lake,
+    )
+    report = combine(suite, python_report(suite, checks.board_python_rules(bp), df.height), gx)
+    counts = df.group_by("label").len().sort("label")
+    yield dg.Output(
+        df,
+        metadata={
+            **table_metadata(df.drop("spectrum")),
+            "board": board,
+            "hsi_split": source.hsi_split(board),
+            "cube_shape": dg.MetadataValue.json(list(bp.shape)),
+            "bands_kept": df.schema["spectrum"].size,
+            "preprocessing": dg.MetadataValue.json(config.model_dump()),
+            "raw_negative_values": bp.raw_negative_values,
+            "raw_values_above_one": bp.raw_values_above_one,
+            "class_pixels": dg.MetadataValue.json(
+                {
+                    source.CLASSES.get(r["label"], str(r["label"])): r["len"]
+                    for r in counts.iter_rows(named=True)
+                }
+            ),
+            "files": dg.MetadataValue.json(bp.files),
+        },
+    )
+    yield report.check_result("pcbvision_board_pixels_valid", asset_key="pcbvision_board_pixels")
+
+
+@dg.asset(
+    name="pcbvision_rgb_images",
+    group_name=GROUP,
+    kinds={"polars", "parquet"},
+    partitions_def=BOARDS,
+    deps=[dg.AssetKey("pcbvision_raw_files")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "pcbvision_rgb_images_valid",
+            asset="pcbvision_rgb_images",
+            blocking=True,
+            description="Per board: RGB JPEG and PNG masks decode, masks have the photograph's size, mask values "
+            "in {0,1,2,3}.",
+        )
+    ],
+)
+def pcbvision_rgb_images(context: dg.AssetExecutionContext, lake: Lake):
+    """One row per board summarising its RGB photograph (Teledyne Dalsa C4020): size, mean colour, pixel counts
+    per class in the General and Monoseg RGB masks, and the board's RGB split (the authors' RGB notebook splits
+    the 53 boards 33/9/11 with scikit-learn, independently of the HSI split lists)."""
+    board = source.board_of(context.partition_key)
+    rgb = source.read_rgb_board(lake.fs, _raw_root(lake), board, display_root=lake.url("raw", DATASET))
+    df = pl.DataFrame([rgb.row])
+    suite = f"pcbvision_rgb_images_{context.partition_key}"
+    report = python_report(suite, checks.rgb_python_rules(rgb), 1)
+    yield dg.Output(df, metadata=table_metadata(df))
+    yield report.check_result("pcbvision_rgb_images_valid", asset_key="pcbvision_rgb_images")

@@ -1,0 +1,288 @@
+"""PCB-Vision model: a per-pixel spectral classifier (standardise → PCA → logistic regression or LightGBM)
+trained on the class-balanced pixel sample of the training boards, and its evaluation on the official HSI test
+boards: per-class precision/recall/F1/IoU, pixel accuracy and Cohen's kappa, with predicted masks as images."""
+
+from typing import Literal
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from dagster_project.datasets.pcbvision.source import CLASSES, partition_key
+from dagster_project.footprint import measure_footprint
+from dagster_project.metadata import paper_vs_ours, save_figure
+from dagster_project.storage import Lake
+from dagster_project.warehouse import Warehouse
+
+GROUP = "pcbvision"
+N_CLASSES = len(CLASSES)
+# Authors' UNet on the HSI test boards, General masks (HSI_patches.ipynb: 214 bands, 128x128 patches).
+# The notebooks save no Cohen's kappa worth quoting: their formula returns a per-class vector.
+PAPER_UNET = {
+    "pixel_accuracy": 0.9465,
+    "iou": [0.945, 0.513, 0.323, 0.179],
+    "f1": [0.972, 0.678, 0.488, 0.304],
+}
+PAPER_UNET["mean_iou"] = float(np.mean(PAPER_UNET["iou"]))
+# Colours of the authors' `visualize`: others black, IC red, capacitor green, connectors blue.
+CLASS_COLOURS = ["black", "red", "green", "blue"]
+MAX_BOARDS_SHOWN = 6
+
+
+class PixelClassifierConfig(dg.Config):
+    """Hyper-parameters of the per-pixel spectral classifier (editable in the launchpad)."""
+
+    classifier: Literal["logistic_regression", "lightgbm"] = "logistic_regression"
+    pca_components: int = 12
+    C: float = 1.0
+    max_iter: int = 3000
+    lgbm_trees: int = 200
+    lgbm_learning_rate: float = 0.05
+    use_class_weights: bool = True
+    seed: int = 0
+
+
+def build_classifier(config: PixelClassifierConfig, n_features: int):
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if config.classifier == "lightgbm":
+        from lightgbm import LGBMClassifier
+
+        head = LGBMClassifier(
+            n_estimators=config.lgbm_trees,
+            learning_rate=config.lgbm_learning_rate,
+            random_state=config.seed,
+            verbose=-1,
+            n_jobs=1,
+        )
+    else:
+        head = LogisticRegression(C=config.C, max_iter=config.max_iter)
+    pca = PCA(n_components=min(config.pca_components, n_features), random_state=config.seed)
+    return Pipeline([("scale", StandardScaler()), ("pca", pca), ("clf", head)])
+
+
+def spectra_matrix(df: pl.DataFrame) -> np.ndarray:
+    """(pixels, bands) float32 from the `spectrum` array column."""
+    col = df["spectrum"]
+    if col.dtype == pl.List(pl.Float32) or isinstance(col.dtype, pl.List):
+        col = col.list.to_array(len(col[0]))
+    return col.to_numpy().astype(np.float32, copy=False)
+
+
+@dg.asset(
+    name="pcbvision_pixel_classifier",
+    group_name=GROUP,
+    kinds={"scikitlearn"},
+    deps=[dg.AssetKey("pcbvision_training_set")],
+)
+def pcbvision_pixel_classifier(
+    context: dg.AssetExecutionContext, config: PixelClassifierConfig, warehouse: Warehouse
+):
+    """A scikit-learn pipeline classifying each hyperspectral pixel as others / IC / capacitor / connectors from
+    its preprocessed spectrum alone (standardise → PCA → logistic regression, or LightGBM), fitted on the
+    class-balanced pixel sample of the official training boards (`pcbvision_training_set`), with the mart's
+    class weights as sample weights."""
+    df = warehouse.read_table("pcbvision_training_set")
+    if df.is_empty():
+        raise ValueError("pcbvision_training_set is empty: no training board was materialised")
+    X, y = spectra_matrix(df), df["label"].to_numpy().astype(np.int64)
+    weights = df["class_weight"].to_numpy() if config.use_class_weights else None
+    model = build_classifier(config, X.shape[1])
+    context.log.info(f"fitting on {len(y)} pixels, {X.shape[1]} bands, classes {np.bincount(y).tolist()}")
+    with measure_footprint(context, task="training"):
+        model.fit(X, y, clf__sample_weight=weights)
+    train_acc = float((model.predict(X) == y).mean())
+    explained = float(model.named_steps["pca"].explained_variance_ratio_.sum())
+    context.add_output_metadata(
+        {
+            "train_pixels": len(y),
+            "train_boards": dg.MetadataValue.json(sorted(df["board"].unique().to_list())),
+            "train_pixels_per_class": dg.MetadataValue.json(
+                {CLASSES[c]: int(n) for c, n in enumerate(np.bincount(y, minlength=N_CLASSES))}
+            ),
+            "bands": X.shape[1],
+            "pca_explained_variance": explained,
+            "train_pixel_accuracy": train_acc,
+            "hyper_parameters": dg.MetadataValue.json(config.model_dump()),
+        }
+    )
+    return model
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n: int = N_CLASSES) -> np.ndarray:
+    """Counts[true, predicted]."""
+    return np.bincount(y_true.astype(np.int64) * n + y_pred, minlength=n * n).reshape(n, n)
+
+
+def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a / b, NaN where b is 0 (an undefined score, e.g. the precision of a class never predicted)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    out = np.full_like(a, np.nan)
+    np.divide(a, b, out=out, where=b > 0)
+    return out
+
+
+def segmentation_metrics(cm: np.ndarray) -> dict:
+    """Per-class precision, recall, F1, IoU and Dice, pixel accuracy, mean IoU and Cohen's kappa.
+
+    Kappa is one scalar, (p_o - p_e) / (1 - p_e) with p_e = sum_k rows_k * cols_k / N^2; the authors'
+    `evaluate_segmentation` multiplies the trace by the row sums instead and returns a vector per class.
+    Undefined per-class scores are NaN and left out of the means.
+    """
+    cm = cm.astype(np.float64)
+    total = cm.sum()
+    tp = np.diag(cm)
+    rows, cols = cm.sum(axis=1), cm.sum(axis=0)
+    precision, recall = _div(tp, cols), _div(tp, rows)
+    f1 = _div(2 * tp, rows + cols)
+    iou = _div(tp, rows + cols - tp)
+    p_o = tp.sum() / total if total else float("nan")
+    p_e = float((rows * cols).sum() / total**2) if total else float("nan")
+    kappa = (p_o - p_e) / (1 - p_e) if total and p_e < 1 else float("nan")
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "iou": iou,
+        "dice": f1,  # Dice = F1 for sets of pixels
+        "pixel_accuracy": float(p_o),
+        "mean_iou": float(np.nanmean(iou)) if np.isfinite(iou).any() else float("nan"),
+        "mean_f1": float(np.nanmean(f1)) if np.isfinite(f1).any() else float("nan"),
+        "kappa": float(kappa),
+        "pixels": int(total),
+    }
+
+
+def _mask_figure(boards: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    cmap = ListedColormap(CLASS_COLOURS)
+    fig, axes = plt.subplots(len(boards), 3, figsize=(7.5, 2.4 * len(boards)), squeeze=False)
+    for row, (board, image, truth, pred) in zip(axes, boards, strict=True):
+        row[0].imshow(image)
+        row[0].set_title(f"board {board}: false colour")
+        row[1].imshow(truth, cmap=cmap, vmin=0, vmax=N_CLASSES - 1, interpolation="nearest")
+        row[1].set_title("ground truth (General)")
+        acc = float((truth == pred).mean())
+        row[2].imshow(pred, cmap=cmap, vmin=0, vmax=N_CLASSES - 1, interpolation="nearest")
+        row[2].set_title(f"predicted (acc {acc:.2f})")
+        for ax in row:
+            ax.axis("off")
+    fig.legend(
+        handles=[Patch(color=c, label=CLASSES[i]) for i, c in enumerate(CLASS_COLOURS)],
+        loc="lower center",
+        ncol=N_CLASSES,
+    )
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
+
+
+def _false_colour(spectra: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Three bands spread over the kept range, stretched to [0, 1], as a quick look at the board."""
+    idx = np.linspace(0, spectra.shape[1] - 1, 5).astype(int)[[3, 2, 1]]
+    img = spectra[:, idx].reshape(*shape, 3)
+    lo, hi = np.percentile(img, 2), np.percentile(img, 98)
+    return np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1)
+
+
+@dg.asset(
+    name="pcbvision_model_evaluation",
+    group_name=GROUP,
+    kinds={"scikitlearn"},
+    deps=[dg.AssetKey("pcbvision_board_pixels"), dg.AssetKey("pcbvision_board_stats")],
+)
+def pcbvision_model_evaluation(
+    context: dg.AssetExecutionContext, pcbvision_pixel_classifier, warehouse: Warehouse, lake: Lake
+) -> dict:
+    """`pcbvision_pixel_classifier` applied to every pixel of the official HSI test boards (one board at a time),
+    scored against the General masks: per-class precision, recall, F1 and IoU, pixel accuracy, mean IoU and
+    Cohen's kappa (one number), a majority-class baseline, predicted masks beside the ground truth, and the
+    authors' UNet numbers (paper, full data) beside ours (this run, sample data)."""
+    model = pcbvision_pixel_classifier
+    boards = warehouse.query(
+        "select board from pcbvision_board_stats where hsi_split = 'test' order by board"
+    )["board"].to_list()
+    if not boards:
+        raise ValueError("no official HSI test board has been materialised (pcbvision_board_stats)")
+    majority = 0  # "others" covers most of every board
+    cm = np.zeros((N_CLASSES, N_CLASSES), np.int64)
+    cm_base = np.zeros_like(cm)
+    shown, per_board = [], {}
+    with measure_footprint(context, task="evaluation"):
+        for board in boards:
+            df = lake.read_parquet(f"tables/pcbvision_board_pixels/{partition_key(board)}/data.parquet")
+            X, y = spectra_matrix(df), df["label"].to_numpy().astype(np.int64)
+            pred = model.predict(X).astype(np.int64)
+            board_cm = confusion_matrix(y, pred)
+            cm += board_cm
+            cm_base += confusion_matrix(y, np.full_like(y, majority))
+            per_board[str(board)] = segmentation_metrics(board_cm)["pixel_accuracy"]
+            if len(shown) < MAX_BOARDS_SHOWN:
+                shape = (int(df["line"].max()) + 1, int(df["sample"].max()) + 1)
+                shown.append((board, _false_colour(X, shape), y.reshape(shape), pred.reshape(shape)))
+    m = segmentation_metrics(cm)
+    base = segmentation_metrics(cm_base)
+    per_class = {
+        f"{metric}_{CLASSES[c].lower()}": float(m[metric][c])
+        for metric in ("precision", "recall", "f1", "iou")
+        for c in range(N_CLASSES)
+    }
+    scalars = {
+        "pixel_accuracy": m["pixel_accuracy"],
+        "mean_iou": m["mean_iou"],
+        "mean_f1": m["mean_f1"],
+        "kappa": m["kappa"],
+        "baseline_majority_pixel_accuracy": base["pixel_accuracy"],
+        "baseline_majority_mean_iou": base["mean_iou"],
+        "baseline_majority_kappa": base["kappa"],
+        "test_pixels": float(m["pixels"]),
+        "test_boards": float(len(boards)),
+    }
+    comparison = [("pixel accuracy", PAPER_UNET["pixel_accuracy"], m["pixel_accuracy"])]
+    comparison.append(("mean IoU (4 classes)", PAPER_UNET["mean_iou"], m["mean_iou"]))
+    for c in range(N_CLASSES):
+        comparison.append((f"IoU {CLASSES[c]}", PAPER_UNET["iou"][c], float(m["iou"][c])))
+    for c in range(N_CLASSES):
+        comparison.append((f"F1 {CLASSES[c]}", PAPER_UNET["f1"][c], float(m["f1"][c])))
+    comparison.append(("Cohen's kappa", None, m["kappa"]))
+    cm_md = "| true \\ predicted | " + " | ".join(CLASSES.values()) + " |\n|---|" + "---|" * N_CLASSES + "\n"
+    cm_md += "\n".join(
+        f"| {CLASSES[i]} | " + " | ".join(str(int(v)) for v in cm[i]) + " |" for i in range(N_CLASSES)
+    )
+    plots = save_figure(lake, "reports/pcbvision/predicted_masks.png", _mask_figure(shown), "predicted_masks")
+    context.add_output_metadata(
+        {
+            **{k: dg.MetadataValue.float(float(v)) for k, v in {**scalars, **per_class}.items()},
+            "headline_metric_name": "mean_iou",
+            "headline_metric": dg.MetadataValue.float(m["mean_iou"]),
+            "test_board_ids": dg.MetadataValue.json(boards),
+            "pixel_accuracy_per_board": dg.MetadataValue.json(per_board),
+            "confusion_matrix": dg.MetadataValue.md(cm_md),
+            "paper_vs_ours": dg.MetadataValue.md(
+                paper_vs_ours(
+                    comparison,
+                    paper="UNet, HSI 214 bands, 128x128 patches, HSI_patches.ipynb; test boards, General masks",
+                )
+            ),
+            **plots,
+        }
+    )
+    return {
+        "dataset": "pcbvision",
+        "split": "test",
+        "boards": boards,
+        "metrics": {**scalars, **per_class},
+        "confusion_matrix": cm.tolist(),
+        "paper": PAPER_UNET,
+    }
