@@ -41,7 +41,7 @@ def test_committed_sample_is_exactly_what_write_sample_writes(tmp_path):
 def test_sample_is_small_and_in_the_kaggle_layout():
     total = sum(p.stat().st_size for p in SAMPLE.rglob("*") if p.is_file())
     assert total < 2_000_000
-    for rel in source.remote_relpaths():
+    for rel in source.remote_relpaths(landsat_bands=sample.LANDSAT_SAMPLE_BANDS):
         assert (SAMPLE / rel).is_file(), rel
     # Presence-only file with Kaggle's digit-zero spelling; patches follow <id[-2:]>/<id[-4:-2]>/<id>.jpeg.
     assert (SAMPLE / "GLC24_P0_metadata_train.csv").is_file()

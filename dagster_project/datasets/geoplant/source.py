@@ -134,11 +134,15 @@ def kaggle_url(relpath: str) -> str:
 
 
 def remote_relpaths(
-    *, with_patches: bool = False, survey_ids: dict[str, Sequence[int]] | None = None
+    *,
+    landsat_bands: Sequence[str] = LANDSAT_BANDS,
+    with_patches: bool = False,
+    survey_ids: dict[str, Sequence[int]] | None = None,
 ) -> list[str]:
-    """Kaggle-layout files the platform downloads: metadata and environmental CSVs (patches when asked)."""
+    """Kaggle-layout files to download: metadata, environmental and Landsat CSVs (and patches when asked)."""
     out = [PA_TRAIN_FILE, PA_TEST_FILE, PO_FILES[0]]
     out += [env_relpath(split, kind) for split in SPLITS for kind in ENV_KINDS]
+    out += [landsat_relpath(split, band) for split in SPLITS for band in landsat_bands]
     if with_patches and survey_ids:
         for split, ids in survey_ids.items():
             out += [patch_relpath(split, kind, sid) for sid in ids for kind in ("rgb", "nir")]

@@ -1,0 +1,472 @@
+"""GeoPlant ingestion: raw GLC24 files → typed PA occurrences, surveys, streamed PO occurrences, environmental
+features and Sentinel-2 patch tensors, each validated in the step that writes it."""
+
+import base64
+import contextlib
+import re
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+
+import dagster as dg
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+
+from dagster_project import settings
+from dagster_project.metadata import table_metadata
+from dagster_project.raw import ingest_raw, is_http
+from dagster_project.resources import SourceCredentials
+from dagster_project.storage import Lake
+from dagster_project.validation import RuleResult, combine, python_report, validate_frame
+
+from . import checks, source
+
+DATASET = "geoplant"
+GROUP = "geoplant"
+PO_TABLE = "tables/geoplant_po_occurrences"
+PATCH_ARRAYS = "arrays/geoplant_patches"
+PATCH_SHARD = 1000  # surveys per .npy shard: 1000 x 4 x 128 x 128 uint8 = 66 MB in memory at most
+
+
+class GeoPlantSourceConfig(dg.Config):
+    """Where to read GLC24 from. Empty `location` means `CDP_GEOPLANT_SOURCE`, else the sample in
+    `assets/geoplant`. A folder or `s3://` prefix in the Kaggle layout is copied whole. An `https://` base URL is
+    downloaded file by file (metadata, environmental CSVs, Landsat CSVs, then the patch of every PA survey):
+    `kaggle` means the Kaggle competition API (needs KAGGLE_USERNAME / KAGGLE_KEY), the GLC24 Seafile share URL
+    maps the Kaggle names to Seafile's folders, any other URL is read as `<url>/<Kaggle relpath>`."""
+
+    location: str = ""
+    files: list[str] = []
+    landsat_bands: list[str] = list(source.LANDSAT_BANDS)
+    download_patches: bool = True
+
+
+def _kaggle_headers(credentials: SourceCredentials) -> dict[str, str]:
+    if not (credentials.kaggle_username and credentials.kaggle_key):
+        raise ValueError(
+            "geoplant: the Kaggle source needs KAGGLE_USERNAME and KAGGLE_KEY in the environment"
+        )
+    token = base64.b64encode(f"{credentials.kaggle_username}:{credentials.kaggle_key}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def _remote_plan(location: str, credentials: SourceCredentials):
+    """(base URL, url_for, headers) for an HTTP(S) source."""
+    if location == "kaggle":
+        return source.KAGGLE_API, source.kaggle_url, _kaggle_headers(credentials)
+    if location.rstrip("/") == source.SEAFILE_SHARE:
+        return location, source.seafile_url, {}
+    return location, None, {}
+
+
+@dg.asset(name="geoplant_raw_files", group_name=GROUP, kinds={"python", "csv"})
+def geoplant_raw_files(
+    context: dg.AssetExecutionContext,
+    config: GeoPlantSourceConfig,
+    lake: Lake,
+    credentials: SourceCredentials,
+) -> pl.DataFrame:
+    """GLC24 source files (PA/PO metadata, environmental and Landsat CSVs, Sentinel-2 JPEG patches) copied byte for
+    byte into `raw/geoplant/`, with their manifest (size, sha256, source URL, retrieval time). Unchanged files
+    are not copied again; a changed file's previous copy is kept under `raw/geoplant/_history/`."""
+    location = config.location or settings.source_location(DATASET)
+    context.log.info(f"reading GLC24 from {location}")
+    if not (is_http(location) or location == "kaggle"):
+        manifest = ingest_raw(lake, DATASET, location, config.files or None, log_fn=context.log.info)
+    else:
+        base, url_for, headers = _remote_plan(location, credentials)
+        files = config.files or source.remote_relpaths(landsat_bands=config.landsat_bands)
+        manifest = ingest_raw(
+            lake, DATASET, base, files, url_for=url_for, headers=headers, log_fn=context.log.info
+        )
+        if config.download_patches and not config.files:
+            # Patch paths follow from the surveyIds, so they are listed once the PA metadata is in.
+            ids = {
+                split: source.read_pa_metadata(
+                    lake.fs, lake.path(f"raw/{DATASET}/{rel}"), split=split, file=rel
+                )["surveyId"]
+                .unique()
+                .sort()
+                .to_list()
+                for split, rel in (("train", source.PA_TRAIN_FILE), ("test", source.PA_TEST_FILE))
+            }
+            patches = source.remote_relpaths(landsat_bands=[], with_patches=True, survey_ids=ids)
+            manifest = ingest_raw(
+                lake,
+                DATASET,
+                base,
+                [*files, *patches],
+                url_for=url_for,
+                headers=headers,
+                log_fn=context.log.info,
+            )
+    context.add_output_metadata(
+        {**table_metadata(manifest), "source": location, "total_bytes": int(manifest["size"].sum())}
+    )
+    return manifest
+
+
+def _relpaths(manifest: pl.DataFrame) -> list[str]:
+    return manifest["relpath"].to_list()
+
+
+def _raw(lake: Lake, relpath: str) -> str:
+    return lake.path(f"raw/{DATASET}/{relpath}")
+
+
+# --- presence-absence surveys -------------------------------------------------------------------------------
+
+
+@dg.asset(
+    name="geoplant_pa_occurrences",
+    group_name=GROUP,
+    kinds={"polars", "parquet"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "geoplant_pa_occurrences_valid",
+            asset="geoplant_pa_occurrences",
+            blocking=True,
+            description="GX suite per split: lat/lon inside the GeoPlant extent (-32.26, 26.63)-(35.58, 72.18), "
+            "speciesId within 0..11254, no duplicated (surveyId, speciesId) row; plus lat/lon not swapped and "
+            "one location per survey.",
+        )
+    ],
+)
+def geoplant_pa_occurrences(context: dg.AssetExecutionContext, lake: Lake, geoplant_raw_files: pl.DataFrame):
+    """Presence-absence metadata of both splits in the source's long format: one row per (surveyId, speciesId)
+    for train, one per survey for test (no species). Typed columns: lat, lon, year, geoUncertaintyInM, areaInM2,
+    country, region, county, district (the source's `disctrict`), taxonRank, plus split and the source file and
+    line of every row."""
+    rels = _relpaths(geoplant_raw_files)
+    frames, reports = [], []
+    for split, name in (("train", source.PA_TRAIN_FILE), ("test", source.PA_TEST_FILE)):
+        rel = source.find_file(rels, name)
+        long = source.read_pa_metadata(lake.fs, _raw(lake, rel), split=split, file=rel)
+        gx = validate_frame(long, suite=f"geoplant_pa_{split}", rules=checks.pa_rules(split), lake=lake)
+        py = python_report(
+            f"geoplant_pa_{split}",
+            [checks.swapped_coordinates(long), checks.consistent_survey_location(long)],
+            long.height,
+        )
+        reports += [gx, py]
+        frames.append(long)
+    df = pl.concat(frames)
+    report = combine("geoplant_pa_occurrences", *reports)
+    yield dg.Output(
+        df,
+        metadata={
+            **table_metadata(df),
+            "surveys": df["surveyId"].n_unique(),
+            "species": df["speciesId"].drop_nulls().n_unique(),
+        },
+    )
+    yield report.check_result("geoplant_pa_occurrences_valid", asset_key="geoplant_pa_occurrences")
+
+
+@dg.asset(
+    name="geoplant_pa_surveys",
+    group_name=GROUP,
+    kinds={"polars", "parquet"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "geoplant_pa_surveys_valid",
+            asset="geoplant_pa_surveys",
+            blocking=True,
+            description="surveyId is unique after grouping, and every train survey lists at least one species.",
+        )
+    ],
+)
+def geoplant_pa_surveys(context: dg.AssetExecutionContext, geoplant_pa_occurrences: pl.DataFrame):
+    """One row per PA survey with ALL its species (`speciesIds`, sorted, unique) and its metadata. The organisers'
+    malpolon loader drops duplicate surveyIds before grouping and keeps one label per survey; this table keeps
+    every label, as the GeoPlant baselines do."""
+    df = source.group_surveys(geoplant_pa_occurrences)
+    no_species = df.filter((pl.col("split") == "train") & (pl.col("n_species") == 0))
+    report = python_report(
+        "geoplant_pa_surveys",
+        [
+            checks.unique_surveys(df),
+            RuleResult(
+                rule="every train survey lists a species",
+                passed=no_species.height == 0,
+                unexpected_count=no_species.height,
+                examples=no_species.head(5).select("surveyId", "source_file", "source_row").to_dicts(),
+            ),
+        ],
+        df.height,
+    )
+    train = df.filter(pl.col("split") == "train")
+    yield dg.Output(
+        df,
+        metadata={
+            **table_metadata(df),
+            "train_surveys": train.height,
+            "test_surveys": df.height - train.height,
+            "mean_species_per_train_survey": float(train["n_species"].mean() or 0.0),
+        },
+    )
+    yield report.check_result("geoplant_pa_surveys_valid", asset_key="geoplant_pa_surveys")
+
+
+# --- presence-only occurrences (streamed) -------------------------------------------------------------------
+
+
+def write_po_partitions(lake: Lake, batches, rules: Sequence[checks.StreamedRule]) -> Counter:
+    """Stream PO batches into one parquet file per year under `tables/geoplant_po_occurrences/year=<y>/`.
+
+    Memory stays at about one batch: each batch is checked, split by year and appended as a row group to that
+    year's open writer. Every file is written atomically; if any batch fails, no partition is replaced. Years not
+    produced by this run are removed afterwards, so a rerun on a changed file leaves no stale partition.
+    """
+    rows: Counter = Counter()
+    with contextlib.ExitStack() as stack:
+        writers: dict[int, pq.ParquetWriter] = {}
+        for batch in batches:
+            for rule in rules:
+                rule.update(batch)
+            for (year,), part in batch.partition_by("year", as_dict=True, maintain_order=True).items():
+                table = part.to_arrow()
+                if year not in writers:
+                    fh = stack.enter_context(lake.atomic_open(f"{PO_TABLE}/year={year}/data.parquet", "wb"))
+                    writers[year] = stack.enter_context(
+                        pq.ParquetWriter(fh, table.schema, compression="zstd")
+                    )
+                writers[year].write_table(table)
+                rows[year] += part.height
+    keep = {f"year={y}" for y in rows}
+    for path in lake.glob(f"{PO_TABLE}/*"):
+        if PurePosixPath(path).name not in keep:
+            lake.fs.rm(path, recursive=True)
+    return rows
+
+
+@dg.asset(
+    name="geoplant_po_occurrences",
+    group_name=GROUP,
+    kinds={"pyarrow", "parquet"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "geoplant_po_occurrences_valid",
+            asset="geoplant_po_occurrences",
+            blocking=True,
+            description="Checked on every streamed batch: lat/lon inside the GeoPlant extent, speciesId within "
+            "0..11254, surveyId and year present.",
+        )
+    ],
+)
+def geoplant_po_occurrences(context: dg.AssetExecutionContext, lake: Lake, geoplant_raw_files: pl.DataFrame):
+    """Presence-only occurrences (GBIF; `GLC24_P0_metadata_train.csv`, also spelled `PO`), one row per record,
+    streamed from the raw CSV in 16 MB blocks into parquet partitioned by year
+    (`tables/geoplant_po_occurrences/year=<y>/data.parquet`), so the 5M-row file never sits in memory."""
+    rel = source.find_po_file(_relpaths(geoplant_raw_files))
+    rules = checks.po_stream_rules()
+    start = time.perf_counter()
+    rows = write_po_partitions(lake, source.iter_po_batches(lake.fs, _raw(lake, rel), file=rel), rules)
+    elapsed = time.perf_counter() - start
+    total = sum(rows.values())
+    report = python_report("geoplant_po_occurrences", [r.result() for r in rules], total)
+    yield dg.Output(
+        None,
+        metadata={
+            "dagster/row_count": total,
+            "source_file": rel,
+            "partitions": dg.MetadataValue.json({str(y): n for y, n in sorted(rows.items())}),
+            "rows_per_second": round(total / elapsed, 1) if elapsed else 0.0,
+            "path": dg.MetadataValue.path(lake.url(PO_TABLE)),
+        },
+    )
+    yield report.check_result("geoplant_po_occurrences_valid", asset_key="geoplant_po_occurrences")
+
+
+# --- environmental features ---------------------------------------------------------------------------------
+
+
+def _find_env(rels: list[str], split: str, kind: str) -> str | None:
+    name = f"GLC24-PA-{split}-{kind}.csv"
+    hits = sorted(r for r in rels if PurePosixPath(r).name == name)
+    return hits[0] if hits else None
+
+
+def _find_landsat(rels: list[str], split: str) -> dict[str, str]:
+    # Train CSVs are spelled `landsat_time_series` or `landsat-time-series` depending on the release.
+    pattern = re.compile(rf"GLC24-PA-{split}-landsat[_-]time[_-]series-([a-z0-9]+)\.csv$")
+    out = {}
+    for rel in sorted(rels):
+        m = pattern.search(PurePosixPath(rel).name)
+        if m and m.group(1) in source.LANDSAT_BANDS:
+            out.setdefault(m.group(1), rel)
+    return out
+
+
+@dg.asset(
+    name="geoplant_env_features",
+    group_name=GROUP,
+    kinds={"polars", "parquet"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "geoplant_env_features_valid",
+            asset="geoplant_env_features",
+            blocking=True,
+            description="No null or NaN predictor is left after the documented fill (median of the PA train split).",
+        )
+    ],
+)
+def geoplant_env_features(
+    context: dg.AssetExecutionContext,
+    lake: Lake,
+    geoplant_raw_files: pl.DataFrame,
+    geoplant_pa_surveys: pl.DataFrame,
+):
+    """Environmental predictors of every PA survey, joined by surveyId: 19 bioclimatic averages (1981-2010),
+    elevation, human footprint, land cover, SoilGrids, and the mean of each Landsat band's quarterly series where
+    the Landsat CSVs are present. Documented fill: a missing or NaN value (a survey absent from a file, `eos` in
+    Landsat, an empty cell) takes the median of its column over the PA train split."""
+    rels = _relpaths(geoplant_raw_files)
+    frames, found = [], {}
+    for split in source.SPLITS:
+        ids = geoplant_pa_surveys.filter(pl.col("split") == split)["surveyId"]
+        tables = []
+        for kind in source.ENV_KINDS:
+            rel = _find_env(rels, split, kind)
+            if rel is not None:
+                tables.append(source.read_env_csv(lake.fs, _raw(lake, rel), file=rel))
+                found.setdefault(kind, []).append(rel)
+        landsat = _find_landsat(rels, split)
+        if landsat:
+            long = pl.concat(
+                [
+                    source.read_landsat_csv(lake.fs, _raw(lake, rel), band=band, file=rel)
+                    for band, rel in landsat.items()
+                ]
+            )
+            tables.append(source.landsat_features(long))
+            found.setdefault("landsat", []).extend(landsat.values())
+        frames.append(source.join_env(tables, ids).with_columns(pl.lit(split).alias("split")))
+    if not found:
+        raise FileNotFoundError(
+            "geoplant: no environmental CSV (GLC24-PA-<split>-<kind>.csv) among the raw files"
+        )
+    env = pl.concat(frames, how="diagonal_relaxed")
+    predictors = [c for c in env.columns if c not in ("surveyId", "split")]
+    env = env.with_columns(pl.col(predictors).cast(pl.Float64))
+    train = env.filter(pl.col("split") == "train")
+    medians = {c: train[c].fill_nan(None).median() for c in predictors}
+    gaps = int(sum(env[c].fill_nan(None).null_count() for c in predictors))
+    filled = source.fill_env(env, medians).select("surveyId", "split", *predictors)
+    report = python_report("geoplant_env_features", [checks.env_no_missing(filled)], filled.height)
+    yield dg.Output(
+        filled,
+        metadata={
+            **table_metadata(filled, preview=False),
+            "predictors": len(predictors),
+            "cells_filled_with_train_median": gaps,
+            "files": dg.MetadataValue.json(found),
+        },
+    )
+    yield report.check_result("geoplant_env_features_valid", asset_key="geoplant_env_features")
+
+
+# --- Sentinel-2 patches -------------------------------------------------------------------------------------
+
+
+def _patch_roots(rels: list[str], split: str, kind: str) -> str | None:
+    """Folder holding `<id[-2:]>/<id[-4:-2]>/<id>.jpeg` for a split and band, single or double nested."""
+    marker = f"pa_{split}_patches_{kind}"
+    outer = f"PA_{split.title()}_SatellitePatches_{kind.upper()}"
+    roots = Counter(
+        "/".join(r.split("/")[:-3])
+        for r in rels
+        if r.endswith(".jpeg") and (f"/{marker}/" in f"/{r}" or f"{outer}/" in r)
+    )
+    return roots.most_common(1)[0][0] if roots else None
+
+
+@dg.asset(
+    name="geoplant_patches",
+    group_name=GROUP,
+    kinds={"numpy", "parquet"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "geoplant_patches_complete",
+            asset="geoplant_patches",
+            blocking=False,
+            description="Every PA survey has an RGB and a NIR patch; the missing ones are listed (not blocking: "
+            "the tabular models do not read patches).",
+        )
+    ],
+)
+def geoplant_patches(
+    context: dg.AssetExecutionContext,
+    lake: Lake,
+    geoplant_raw_files: pl.DataFrame,
+    geoplant_pa_surveys: pl.DataFrame,
+):
+    """Sentinel-2 patch tensors of the PA surveys: RGB and NIR JPEGs read separately and stacked to uint8
+    (4, 128, 128) = (R, G, B, NIR), saved as `.npy` shards of 1,000 surveys under `arrays/geoplant_patches/<split>/`.
+    The table indexes them (surveyId, split, shard, offset) with per-channel means and the mean NDVI. An
+    unreadable JPEG stops the step with the file, survey and rule."""
+    rels = set(_relpaths(geoplant_raw_files))
+    index, missing = [], []
+    for split in source.SPLITS:
+        ids = geoplant_pa_surveys.filter(pl.col("split") == split)["surveyId"].to_list()
+        roots = {kind: _patch_roots(list(rels), split, kind) for kind in ("rgb", "nir")}
+        present = []
+        for sid in ids:
+            paths = {k: source.construct_patch_path(r, sid) if r else None for k, r in roots.items()}
+            lost = [k for k, p in paths.items() if p is None or p not in rels]
+            if lost:
+                missing.append({"split": split, "surveyId": sid, "missing": "+".join(lost)})
+            else:
+                present.append(sid)
+        old = set(lake.glob(f"{PATCH_ARRAYS}/{split}/*.npy"))
+        for shard, start in enumerate(range(0, len(present), PATCH_SHARD)):
+            chunk = present[start : start + PATCH_SHARD]
+            arr = np.stack(
+                [
+                    source.read_patch(lake.fs, _raw(lake, roots["rgb"]), _raw(lake, roots["nir"]), s)
+                    for s in chunk
+                ]
+            )
+            rel = f"{PATCH_ARRAYS}/{split}/shard-{shard:05d}.npy"
+            with lake.atomic_open(rel, "wb") as fh:
+                np.save(fh, arr)
+            old.discard(lake.path(rel))
+            means = arr.reshape(len(chunk), 4, -1).mean(axis=2)
+            red, nir = arr[:, 0].astype(np.float32), arr[:, 3].astype(np.float32)
+            ndvi = ((nir - red) / np.maximum(nir + red, 1.0)).reshape(len(chunk), -1).mean(axis=1)
+            index.append(
+                pl.DataFrame(
+                    {
+                        "surveyId": chunk,
+                        "split": split,
+                        "shard": rel,
+                        "offset": np.arange(len(chunk)),
+                        "mean_red": means[:, 0],
+                        "mean_green": means[:, 1],
+                        "mean_blue": means[:, 2],
+                        "mean_nir": means[:, 3],
+                        "mean_ndvi": ndvi,
+                    },
+                    schema_overrides={"surveyId": pl.Int64, "offset": pl.Int32},
+                )
+            )
+        for stale in old:
+            lake.fs.rm(stale)
+    df = pl.concat(index) if index else pl.DataFrame(schema={"surveyId": pl.Int64, "split": pl.String})
+    report = python_report(
+        "geoplant_patches",
+        [checks.every_survey_has_patch(geoplant_pa_surveys, missing)],
+        geoplant_pa_surveys.height,
+    )
+    yield dg.Output(
+        df,
+        metadata={
+            **table_metadata(df),
+            "tensor_shape": "(4, 128, 128) uint8: R, G, B, NIR",
+            "surveys_without_patch": len(missing),
+            "arrays": dg.MetadataValue.path(lake.url(PATCH_ARRAYS)),
+        },
+    )
+    yield report.check_result("geoplant_patches_complete", asset_key="geoplant_patches")

@@ -1,0 +1,22 @@
+-- Presence-absence surveys with their 10 km block and subset (train / holdout / test).
+select
+    s.survey_id,
+    s.split,
+    b.subset,
+    b.block_id,
+    s.lat,
+    s.lon,
+    s.survey_year,
+    s.geo_uncertainty_m,
+    s.area_m2,
+    s.country,
+    s.region,
+    s.county,
+    s.district,
+    coalesce(s.district, s.region) || ' | ' || s.region as district_region,
+    s.species_ids,
+    s.n_species,
+    s.source_file,
+    s.source_row
+from {{ ref('geoplant_stg_surveys') }} as s
+inner join {{ ref('geoplant_int_survey_blocks') }} as b using (survey_id)
