@@ -56,9 +56,9 @@ def cmd_run(args) -> int:
 
     instance = dg.DagsterInstance.get()
     t0 = time.perf_counter()
-    summary, failures = materialize_everything(instance, datasets=args.datasets or None)
-    print_summary(summary, failures, time.perf_counter() - t0)
-    return 1 if failures else 0
+    report = materialize_everything(instance, datasets=args.datasets or None)
+    print_summary(report.summary, report.failures, time.perf_counter() - t0)
+    return 0 if report.success else 1
 
 
 def main(argv: list[str] | None = None) -> int:

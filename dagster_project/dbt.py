@@ -25,6 +25,7 @@ from dagster_dbt import (
 
 from dagster_project import settings
 from dagster_project.storage import Lake
+from dagster_project.warehouse import Warehouse
 
 DUCKDB_POOL = "duckdb"
 LAYERS = ("staging", "intermediate", "marts")
@@ -101,9 +102,11 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         name="warehouse_dbt_models",
         pool=DUCKDB_POOL,
     )
-    def warehouse_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: Lake):
+    def warehouse_dbt_models(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: Lake, warehouse: Warehouse
+    ):
         """Builds (runs and tests) the selected dbt models in the DuckDB warehouse."""
-        args = ["build", "--vars", json.dumps(dbt_vars(lake)), "--target", dbt_target(lake)]
+        args = ["build", "--vars", json.dumps(dbt_vars(lake, warehouse.path)), "--target", dbt_target(lake)]
         yield from dbt.cli(args, context=context).stream()
 
     return warehouse_dbt_models

@@ -16,7 +16,7 @@ import requests
 from dagster_project.errors import ChecksumMismatchError
 
 log = logging.getLogger(__name__)
-CHUNK = 1 << 20
+CHUNK = 1 << 16  # small enough that an interrupted transfer keeps most of what arrived
 
 
 def sha256_file(path: str | Path, chunk: int = CHUNK) -> str:

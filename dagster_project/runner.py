@@ -66,9 +66,25 @@ def plan_stages(defs: dg.Definitions, groups: set[str] | None) -> tuple[Plan, di
     return plan, pdefs
 
 
+@dataclass
+class RunReport:
+    summary: list[AssetSummary]
+    failures: list[str]
+    results: list = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return not self.failures
+
+
 def materialize_everything(
-    instance: dg.DagsterInstance, datasets: list[str] | None = None, defs: dg.Definitions | None = None
-) -> tuple[list[AssetSummary], list[str]]:
+    instance: dg.DagsterInstance,
+    datasets: list[str] | None = None,
+    defs: dg.Definitions | None = None,
+    resources: dict | None = None,
+) -> RunReport:
+    """Materialise the given datasets (default: all). `resources` overrides the configured ones (tests use it
+    to point at a temporary lake and warehouse)."""
     if defs is None:
         from dagster_project.definitions import defs as loaded_defs
 
@@ -87,9 +103,10 @@ def materialize_everything(
     plan, pdefs = plan_stages(defs, groups)
     graph = defs.resolve_asset_graph()
     all_assets = list(defs.assets or [])
-    resources = dict(defs.resources or {})
+    resources = {**dict(defs.resources or {}), **(resources or {})}
     summary: dict[str, AssetSummary] = {}
     failures: list[str] = []
+    results: list = []
 
     def run(keys: list[dg.AssetKey], label: str, partition_key: str | None = None) -> None:
         if not keys:
@@ -102,8 +119,9 @@ def materialize_everything(
             resources=resources,
             partition_key=partition_key,
             raise_on_error=False,
-            tags={"cdp/launched_by": "make run"},
+            tags={"cdp/launched_by": "python -m dagster_project run"},
         )
+        results.append(result)
         for ev in result.get_asset_materialization_events():
             key = ev.asset_key.to_user_string()
             s = summary.setdefault(key, AssetSummary(key, graph.get(ev.asset_key).group_name or ""))
@@ -145,7 +163,7 @@ def materialize_everything(
         for i, k in enumerate(plan.before + sum(plan.partitioned.values(), []) + plan.after)
     }
     rows = sorted(summary.values(), key=lambda s: (s.group, order.get(s.key, 10**6)))
-    return rows, failures
+    return RunReport(rows, failures, results)
 
 
 def print_summary(rows: list[AssetSummary], failures: list[str], seconds: float) -> None:

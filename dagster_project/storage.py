@@ -96,6 +96,7 @@ class Lake(dg.ConfigurableResource):
             discard = getattr(f, "discard", None)
             if discard is not None:
                 discard()  # abort the upload: nothing is committed
+                f.closed = True  # and never flush on garbage collection
             else:  # pragma: no cover - non-S3 remote filesystems
                 f.close()
                 self.fs.rm(target)

@@ -4,7 +4,7 @@ from dagster_project.datasets.exionaics.source import EXPECTED_COMPANY_COLUMNS
 from dagster_project.validation import Rule
 
 # 2022 NAICS sectors (two-digit prefixes); 31-33, 44-45 and 48-49 are single sectors split over several prefixes.
-NAICS_6_REGEX = r"^(11|21|22|23|3[1-3]|42|4[4-5]|4[8-9]|5[1-6]|61|62|71|72|81|92)\d{4}$"
+NAICS_6_REGEX = r"^(?:11|21|22|23|3[1-3]|42|4[4-5]|4[8-9]|5[1-6]|61|62|71|72|81|92)\d{4}$"
 MIN_DESCRIPTION_CHARS = 20
 
 
