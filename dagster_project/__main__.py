@@ -4,6 +4,7 @@
 - `run`: materialise every asset of every dataset on the configured data root (default: local files + DuckDB +
   the samples in assets/) into the Dagster instance in $DAGSTER_HOME, then print a summary table.
 - `samples [NAME ...]`: regenerate the deterministic samples in assets/.
+- `docs`: serve the dbt docs site (published by the `platform_dbt_docs` asset) on http://127.0.0.1:8080.
 """
 
 import argparse
@@ -61,6 +62,35 @@ def cmd_run(args) -> int:
     return 0 if report.success else 1
 
 
+def cmd_docs(args) -> int:
+    """Generate the dbt docs site (if asked or missing), copy it from the data root and serve it on 127.0.0.1."""
+    import functools
+    import http.server
+
+    from dagster_project.dbt import DOCS_FILES, DOCS_PREFIX, generate_docs, prepare_manifest
+    from dagster_project.storage import Lake
+
+    lake = Lake.from_env()
+    if args.generate or not lake.exists(f"{DOCS_PREFIX}/index.html"):
+        prepare_manifest()
+        generate_docs(lake, settings.warehouse_path())
+    site = settings.REPO_ROOT / ".cache" / "dbt_docs"
+    site.mkdir(parents=True, exist_ok=True)
+    for name in DOCS_FILES:
+        (site / name).write_bytes(lake.read_bytes(f"{DOCS_PREFIX}/{name}"))
+    if args.no_serve:
+        print(f"dbt docs site at {site}")
+        return 0
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler) as httpd:
+        print(f"dbt docs: http://127.0.0.1:{args.port}/  (Ctrl-C to stop)", flush=True)
+        try:
+            httpd.serve_forever()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dagster_project")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -69,8 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("datasets", nargs="*", help="only these datasets (default: all)")
     samples = sub.add_parser("samples", help="regenerate the samples in assets/")
     samples.add_argument("names", nargs="*")
+    docs = sub.add_parser("docs", help="serve the dbt docs site on http://127.0.0.1:8080")
+    docs.add_argument("--port", type=int, default=8080)
+    docs.add_argument("--generate", action="store_true", help="regenerate from the warehouse first")
+    docs.add_argument("--no-serve", action="store_true", help="only fetch the site into .cache/dbt_docs")
     args = parser.parse_args(argv)
-    return {"prepare": cmd_prepare, "run": cmd_run, "samples": cmd_samples}[args.cmd](args)
+    return {"prepare": cmd_prepare, "run": cmd_run, "samples": cmd_samples, "docs": cmd_docs}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -79,6 +79,12 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
             desc += f"\n\n[dbt docs for this model](http://127.0.0.1:8080/#!/model/{dbt_resource_props['unique_id']})"
         return desc
 
+    def get_automation_condition(
+        self, dbt_resource_props: Mapping[str, Any]
+    ) -> dg.AutomationCondition | None:
+        # The warehouse follows its sources: rebuild a model when anything upstream of it changes.
+        return dg.AutomationCondition.eager()
+
     def get_metadata(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, Any]:
         md = dict(super().get_metadata(dbt_resource_props))
         if dbt_resource_props.get("resource_type") == "model":
@@ -110,6 +116,70 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         yield from dbt.cli(args, context=context).stream()
 
     return warehouse_dbt_models
+
+
+DOCS_FILES = ("index.html", "manifest.json", "catalog.json")
+DOCS_PREFIX = "dbt_docs"
+
+
+def generate_docs(lake: Lake, warehouse_path: str, log=print) -> dict[str, int]:
+    """Run `dbt docs generate` against the warehouse and publish the static site under `dbt_docs/` on the lake.
+    Opens the DuckDB file for writing (dbt-duckdb does), so callers run it in the `duckdb` pool."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="cdp-dbt-docs-") as target:
+        cmd = [
+            dbt_executable(),
+            "docs",
+            "generate",
+            "--project-dir",
+            str(dbt_project.project_dir),
+            "--profiles-dir",
+            str(dbt_project.profiles_dir),
+            "--target-path",
+            target,
+            "--vars",
+            json.dumps(dbt_vars(lake, warehouse_path)),
+            "--target",
+            dbt_target(lake),
+        ]
+        proc = subprocess.run(cmd, cwd=dbt_project.project_dir, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"dbt docs generate failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
+        sizes = {}
+        for name in DOCS_FILES:
+            data = (Path(target) / name).read_bytes()
+            lake.write_bytes(f"{DOCS_PREFIX}/{name}", data)
+            sizes[name] = len(data)
+        log(f"dbt docs published to {lake.url(DOCS_PREFIX)}")
+        manifest = json.loads((Path(target) / "manifest.json").read_text())
+    sizes["models"] = sum(1 for n in manifest["nodes"].values() if n["resource_type"] == "model")
+    return sizes
+
+
+def build_dbt_docs_asset(dbt_models: dg.AssetsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="platform_dbt_docs",
+        group_name="platform",
+        deps=list(dbt_models.keys),
+        pool=DUCKDB_POOL,
+        kinds={"dbt", "html"},
+        automation_condition=dg.AutomationCondition.eager(),
+    )
+    def platform_dbt_docs(context: dg.AssetExecutionContext, lake: Lake, warehouse: Warehouse):
+        """The dbt docs site (index.html, manifest.json, catalog.json) of the warehouse, published under
+        `dbt_docs/` on the data root. Browse it with `make docs` (http://127.0.0.1:8080)."""
+        sizes = generate_docs(lake, warehouse.path, log=context.log.info)
+        context.add_output_metadata(
+            {
+                "models_documented": sizes["models"],
+                "site": dg.MetadataValue.path(lake.url(DOCS_PREFIX, "index.html")),
+                "serve_with": "make docs  (then open http://127.0.0.1:8080)",
+                "catalog_bytes": sizes["catalog.json"],
+            }
+        )
+
+    return platform_dbt_docs
 
 
 def dbt_resource() -> DbtCliResource:

@@ -1,14 +1,35 @@
-"""The Dagster code location: every dataset's assets, the dbt warehouse, and the platform's resources."""
+"""The Dagster code location: every dataset's assets, the dbt warehouse and its docs, the platform's resources,
+and what keeps it fresh (source sensors, declarative automation, nightly and weekly schedules)."""
 
 import dagster as dg
 
+from dagster_project import automation
 from dagster_project.datasets import load_datasets
-from dagster_project.dbt import build_dbt_assets
+from dagster_project.dbt import build_dbt_assets, build_dbt_docs_asset
 from dagster_project.resources import platform_resources
 
 DATASETS = load_datasets()
 
-defs = dg.Definitions.merge(
-    *(ds.defs for ds in DATASETS),
-    dg.Definitions(assets=[build_dbt_assets()], resources=platform_resources()),
+_dbt_models = build_dbt_assets()
+_partitioned = {k for ds in DATASETS for k in automation.partitioned_keys(ds)}
+_raw = {automation.raw_asset_key(ds) for ds in DATASETS}
+_dataset_defs = dg.Definitions.merge(*(ds.defs for ds in DATASETS))
+_core = dg.Definitions(
+    assets=[
+        *automation.apply_automation(list(_dataset_defs.assets or []), _partitioned, _raw),
+        _dbt_models,
+        build_dbt_docs_asset(_dbt_models),
+    ],
+    asset_checks=_dataset_defs.asset_checks,
+    sensors=[
+        *(_dataset_defs.sensors or []),
+        *(automation.build_source_sensor(ds) for ds in DATASETS),
+        automation.automation_sensor(),
+    ],
+    schedules=_dataset_defs.schedules,
+    jobs=_dataset_defs.jobs,
+    resources=platform_resources(),
 )
+_jobs, _schedules = automation.build_jobs_and_schedules(DATASETS, _core.resolve_asset_graph())
+
+defs = dg.Definitions.merge(_core, dg.Definitions(jobs=_jobs, schedules=_schedules))

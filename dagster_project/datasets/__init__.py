@@ -19,6 +19,11 @@ class Dataset:
     # Partitioned datasets (per tile, per board, ...) discover their partition keys from the source location.
     partitions: dg.DynamicPartitionsDefinition | None = None
     discover_partitions: Callable[[str], list[str]] | None = None
+    # Which partitions a set of changed source files affects (relative paths); default: re-discover and take
+    # the new partition keys, or all of them when an existing file changed. Used by the source sensor.
+    partitions_for_files: Callable[[str, list[str]], list[str]] | None = None
+    # For HTTP sources (no directory listing): {relpath: fingerprint (sha/etag)} from the host's API.
+    list_remote: Callable[[str], dict[str, str]] | None = None
     # Licence of the source data (used by model cards) and its home page.
     license: str = "unknown"
     homepage: str = ""

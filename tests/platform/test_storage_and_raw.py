@@ -57,7 +57,9 @@ def test_download_resumes_after_interrupted_transfer(http_server, faults, tmp_pa
     (tmp_path / "srv" / "file.bin").write_bytes(payload)
     server = http_server(tmp_path / "srv", faults(cut_after_bytes=300_000, cut_times=1))
     digest, size = fetch_url(
-        f"{server.url}/file.bin", tmp_path / "out" / "file.bin", expected_sha256=hashlib.sha256(payload).hexdigest()
+        f"{server.url}/file.bin",
+        tmp_path / "out" / "file.bin",
+        expected_sha256=hashlib.sha256(payload).hexdigest(),
     )
     assert (tmp_path / "out" / "file.bin").read_bytes() == payload and size == len(payload)
     ranges = [r for (_m, _p, r) in server.requests]

@@ -47,7 +47,9 @@ def test_failures_name_file_row_and_rule(lake_local):
 
 def test_crashed_expectation_is_a_failure_not_a_silent_pass():
     report = validate_frame(
-        _frame(), suite="crash", rules=[Rule("ExpectColumnValuesToBeBetween", {"column": "nope", "min_value": 0})]
+        _frame(),
+        suite="crash",
+        rules=[Rule("ExpectColumnValuesToBeBetween", {"column": "nope", "min_value": 0})],
     )
     assert not report.passed
     assert report.results[0].error
