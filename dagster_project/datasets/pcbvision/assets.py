@@ -99,7 +99,8 @@ def discover_boards(location: str) -> list[str]:
         names: list[str] = []
         for f in record_files(location):
             if f.key.lower().endswith(".zip"):
-                with fsspec.open(f.url, "rb") as fh, zipfile.ZipFile(fh) as z:
+                # Small blocks: zipfile only reads the end-of-archive directory, so fetch no more than that.
+                with fsspec.open(f.url, "rb", block_size=1 << 16) as fh, zipfile.ZipFile(fh) as z:
                     names += z.namelist()
         boards = source.boards_in(names) if names else list(range(1, source.N_BOARDS + 1))
     else:
