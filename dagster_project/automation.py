@@ -244,25 +244,14 @@ EAGER = dg.AutomationCondition.eager()
 def apply_automation(assets_defs: list, partitioned: set[dg.AssetKey], raw: set[dg.AssetKey]) -> list:
     """Eager automation on everything downstream of the raw files, except partitioned assets (those are driven by
     the source sensors, per partition, so a raw refresh does not re-run every partition)."""
+    def eager_where_unset(spec: dg.AssetSpec) -> dg.AssetSpec:
+        if spec.key in partitioned or spec.key in raw or spec.automation_condition is not None:
+            return spec
+        return spec.replace_attributes(automation_condition=EAGER)
+
     out = []
     for a in assets_defs:
-        if not isinstance(a, dg.AssetsDefinition) or a.node_def.name == DBT_ASSETS_NAME:
-            out.append(a)
-            continue
-        conditions = {
-            k: EAGER
-            for k in a.keys
-            if k not in partitioned and k not in raw and a.automation_conditions_by_key.get(k) is None
-        }
-        out.append(
-            a.map_asset_specs(
-                lambda spec: (
-                    spec.replace_attributes(automation_condition=conditions[spec.key])
-                    if spec.key in conditions
-                    else spec
-                )
-            )
-            if conditions
-            else a
-        )
+        if isinstance(a, dg.AssetsDefinition) and a.node_def.name != DBT_ASSETS_NAME:
+            a = a.map_asset_specs(eager_where_unset)
+        out.append(a)
     return out
