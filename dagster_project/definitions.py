@@ -3,7 +3,7 @@ and what keeps it fresh (source sensors, declarative automation, nightly and wee
 
 import dagster as dg
 
-from dagster_project import automation
+from dagster_project import automation, cluster
 from dagster_project.datasets import load_datasets
 from dagster_project.dbt import build_dbt_assets, build_dbt_docs_asset
 from dagster_project.resources import platform_resources
@@ -32,4 +32,7 @@ _core = dg.Definitions(
 )
 _jobs, _schedules = automation.build_jobs_and_schedules(DATASETS, _core.resolve_asset_graph())
 
-defs = dg.Definitions.merge(_core, dg.Definitions(jobs=_jobs, schedules=_schedules))
+# CDP_PROFILE=cluster: every job runs its steps on Celery workers (see dagster_project/cluster.py).
+defs = dg.Definitions.merge(
+    _core, dg.Definitions(jobs=_jobs, schedules=_schedules, executor=cluster.executor_or_default())
+)
