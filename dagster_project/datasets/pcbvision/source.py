@@ -686,28 +686,32 @@ def read_board(
     spectra, means = [], []
     for line0, block in cube.iter_blocks(block_lines):
         refl = to_reflectance(block, h)
-        finite = np.isfinite(refl)
-        nonfinite.add(~finite.all(axis=2), np.zeros(refl.shape[:2]), line0)
-        negatives += int((refl < 0).sum())
-        above += int((refl > 1).sum())
+        nonfinite.add(~np.isfinite(refl).all(axis=2), np.zeros(refl.shape[:2]), line0)
+        negatives += int(np.count_nonzero(refl < 0))
+        above += int(np.count_nonzero(refl > 1))
         pre = preprocessing.apply(refl).reshape(-1, h.bands - preprocessing.drop_first_bands)
         spectra.append(pre)
         means.append(pre.mean(axis=1, dtype=np.float64).astype(np.float32))
     n_bands_out = h.bands - preprocessing.drop_first_bands
     spectrum = np.concatenate(spectra) if spectra else np.zeros((0, n_bands_out), np.float32)
     line, sample = np.divmod(np.arange(h.lines * h.samples, dtype=np.int64), h.samples)
+    n = line.size
+
+    def constant(value, dtype) -> pl.Series:  # one value per board, repeated without a Python list
+        return pl.Series([value], dtype=dtype).new_from_index(0, n)
+
     pixels = pl.DataFrame(
         {
-            "board": pl.Series(np.full(line.size, board, np.int16)),
+            "board": constant(board, pl.Int16),
             "line": pl.Series(line.astype(np.int32)),
             "sample": pl.Series(sample.astype(np.int32)),
             "label": pl.Series(general.ravel()),
             "label_monoseg": pl.Series(monoseg.ravel()),
             "on_pcb": pl.Series(on_pcb.ravel()),
-            "hsi_split": pl.Series([hsi_split(board)] * line.size, dtype=pl.String),
+            "hsi_split": constant(hsi_split(board), pl.String),
             "mean_reflectance": pl.Series(np.concatenate(means) if means else np.zeros(0, np.float32)),
             "spectrum": pl.Series(spectrum, dtype=pl.Array(pl.Float32, n_bands_out)),
-            "source_file": pl.Series([data_path_for(files.cube_hdr)] * line.size, dtype=pl.String),
+            "source_file": constant(data_path_for(files.cube_hdr), pl.String),
             "source_row": pl.Series(line * h.samples + sample),
         }
     )
