@@ -68,7 +68,10 @@ def _assert_pipeline_ok(m) -> dict:
             "select count(*) from (select block_id from geoplant_surveys where subset != 'test' "
             "group by 1 having count(distinct subset) > 1)"
         ).fetchone()[0]
-        n_po = con.execute("select count(*) from geoplant_stg_po_occurrences").fetchone()[0]
+        # (a mart table: staging views over s3:// parquet need the platform's fsspec registration to query)
+        n_po = con.execute(
+            "select sum(n_records) from geoplant_species_frequencies where scope = 'presence_only'"
+        ).fetchone()[0]
     assert set(subsets) == {"train", "holdout", "test"} and subsets["train"] > 3 * subsets["holdout"] > 30
     assert blocks == 0  # a 10 km block is never split between train and hold-out
     assert n_po == 5000
@@ -98,3 +101,125 @@ def test_end_to_end_local_and_rerun_is_idempotent(materialize_dataset, lake_loca
 
 def _first_id() -> int:
     return int(pl.read_csv(SAMPLE / source.PA_TRAIN_FILE)["surveyId"][0])
+
+
+def test_end_to_end_on_s3(materialize_dataset, lake_s3):
+    m = materialize_dataset("geoplant", lake_s3, source=str(SAMPLE))
+    _assert_pipeline_ok(m)
+    years = sorted(p.rsplit("/", 1)[-1] for p in lake_s3.glob("tables/geoplant_po_occurrences/*"))
+    assert years == [f"year={y}" for y in range(2017, 2022)]
+    assert lake_s3.exists("arrays/geoplant_patches/train/shard-00000.npy")
+    assert (
+        lake_s3.read_bytes(f"raw/geoplant/{source.PA_TRAIN_FILE}")
+        == (SAMPLE / source.PA_TRAIN_FILE).read_bytes()
+    )
+
+
+def _blocked(m, key: str) -> bool:
+    return not m.materializations(key)
+
+
+def test_bad_rows_fail_the_pa_check_with_file_row_and_rule_then_a_fixed_rerun_succeeds(
+    materialize_dataset, lake_local, bundle
+):
+    path = bundle / source.PA_TRAIN_FILE
+    good = path.read_bytes()
+    lines = good.decode().splitlines()
+    cols = lines[0].split(",")
+    lat, lon = cols.index("lat"), cols.index("lon")
+    swapped = lines[9].split(",")  # line 10: lat and lon exchanged
+    swapped[lat], swapped[lon] = swapped[lon], swapped[lat]
+    lines[9] = ",".join(swapped)
+    far = lines[19].split(",")  # line 20: latitude outside the extent
+    far[lat] = "75.5"
+    lines[19] = ",".join(far)
+    lines.append(lines[29])  # a duplicated (surveyId, speciesId) row, at the last line
+    bad = ("\n".join(lines) + "\n").encode()
+    path.write_bytes(bad)
+
+    m = materialize_dataset("geoplant", lake_local, source=str(bundle))
+    check = _check(m, "geoplant_pa_occurrences_valid")
+    assert not check.passed
+    text = _failures_text(m, "geoplant_pa_occurrences_valid")
+    assert "lat/lon not swapped" in text and "source_row=10" in text
+    assert "ExpectColumnValuesToBeBetween(lat" in text and "source_row=20" in text
+    assert "ExpectCompoundColumnsToBeUnique" in text and f"source_row={len(lines)}" in text
+    assert source.PA_TRAIN_FILE in text
+    # The blocking check stops everything downstream; the raw copy is the file exactly as received.
+    assert _blocked(m, "geoplant_pa_surveys") and _blocked(m, "geoplant_model_evaluation")
+    assert lake_local.read_bytes(f"raw/geoplant/{source.PA_TRAIN_FILE}") == bad
+
+    path.write_bytes(good)
+    fixed = materialize_dataset("geoplant", lake_local, source=str(bundle))
+    _assert_pipeline_ok(fixed)
+    # Nothing lost: the corrupted copy is archived, the raw area holds the fixed file.
+    history = lake_local.glob(f"raw/geoplant/_history/*/{source.PA_TRAIN_FILE}")
+    assert len(history) == 1 and Path(history[0]).read_bytes() == bad
+    assert lake_local.read_bytes(f"raw/geoplant/{source.PA_TRAIN_FILE}") == good
+
+
+@pytest.mark.parametrize(
+    "corrupt, step, expected",
+    [
+        ("semicolons", "geoplant_pa_occurrences", ["GLC24_PA_metadata_train.csv, row 1", "comma-separated"]),
+        (
+            "no_lat",
+            "geoplant_pa_occurrences",
+            ["GLC24_PA_metadata_train.csv, row 1", "required columns", "'lat'"],
+        ),
+        ("bad_jpeg", "geoplant_patches", ["pa_train_patches_rgb", "readable JPEG patch", "surveyId"]),
+    ],
+)
+def test_bad_files_fail_their_step_with_file_row_and_rule(
+    materialize_dataset, lake_local, bundle, corrupt, step, expected
+):
+    pa = bundle / source.PA_TRAIN_FILE
+    if corrupt == "semicolons":
+        pa.write_text(pa.read_text().replace(",", ";"))
+    elif corrupt == "no_lat":
+        pl.read_csv(pa).drop("lat").write_csv(pa)
+    else:
+        jpeg = bundle / source.patch_relpath("train", "rgb", _first_id())
+        jpeg.write_bytes(jpeg.read_bytes()[:50])
+    m = materialize_dataset("geoplant", lake_local, source=str(bundle))
+    assert not m.success
+    failures = m.step_failures()
+    assert step in failures, failures
+    for part in expected:
+        assert part in failures[step]
+    # A bad metadata file stops everything downstream; a bad patch only stops the patch tensors (the tabular
+    # models do not read patches).
+    assert _blocked(m, "geoplant_model_evaluation") == (step == "geoplant_pa_occurrences")
+
+
+def test_missing_patch_is_reported_without_blocking_the_models(materialize_dataset, lake_local, bundle):
+    sid = _first_id()
+    (bundle / source.patch_relpath("train", "nir", sid)).unlink()
+    m = materialize_dataset("geoplant", lake_local, source=str(bundle))
+    check = _check(m, "geoplant_patches_complete")
+    assert not check.passed and f"surveyId={sid}" in _failures_text(m, "geoplant_patches_complete")
+    assert "missing=nir" in _failures_text(m, "geoplant_patches_complete")
+    assert m.materializations("geoplant_model_evaluation")
+
+
+def test_remote_download_over_http_is_resumable_and_checksummed(
+    materialize_dataset, lake_local, bundle, http_server, faults
+):
+    # Serve the sample as a Kaggle-layout file host; cut the big PO file once mid-transfer to force a resume.
+    server = http_server(bundle, faults(cut_after_bytes=100_000, cut_times=1))
+    m = materialize_dataset("geoplant", lake_local, source=server.url)
+    _assert_pipeline_ok(m)
+    manifest = lake_local.read_parquet("raw/geoplant/_manifest.parquet")
+    expected = set(source.remote_relpaths(landsat_bands=("red", "nir")))
+    assert expected <= set(manifest["relpath"])
+    n_patches = manifest.filter(pl.col("relpath").str.ends_with(".jpeg")).height
+    assert n_patches == 2 * 350
+    po = manifest.filter(pl.col("relpath") == source.PO_FILES[0]).row(0, named=True)
+    import hashlib
+
+    assert po["sha256"] == hashlib.sha256((bundle / source.PO_FILES[0]).read_bytes()).hexdigest()
+    assert po["source_url"] == f"{server.url}/{source.PO_FILES[0]}"
+    ranged = [r for r in server.requests if r[1] == f"/{source.PO_FILES[0]}" and r[2]]
+    assert ranged, "the cut transfer was resumed with a Range request"
+    # Bands that the host does not publish (green, blue, swir1, swir2) were skipped, not fatal.
+    assert not any("landsat_time_series-green" in r for r in manifest["relpath"])

@@ -13,10 +13,11 @@ import dagster as dg
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
+import requests
 
 from dagster_project import settings
 from dagster_project.metadata import table_metadata
-from dagster_project.raw import ingest_raw, is_http
+from dagster_project.raw import ingest_raw, is_http, read_manifest
 from dagster_project.resources import SourceCredentials
 from dagster_project.storage import Lake
 from dagster_project.validation import RuleResult, combine, python_report, validate_frame
@@ -34,8 +35,9 @@ class GeoPlantSourceConfig(dg.Config):
     """Where to read GLC24 from. Empty `location` means `CDP_GEOPLANT_SOURCE`, else the sample in
     `assets/geoplant`. A folder or `s3://` prefix in the Kaggle layout is copied whole. An `https://` base URL is
     downloaded file by file (metadata, environmental CSVs, Landsat CSVs, then the patch of every PA survey):
-    `kaggle` means the Kaggle competition API (needs KAGGLE_USERNAME / KAGGLE_KEY), the GLC24 Seafile share URL
-    maps the Kaggle names to Seafile's folders, any other URL is read as `<url>/<Kaggle relpath>`."""
+    `kaggle` means the Kaggle competition API (needs KAGGLE_USERNAME / KAGGLE_KEY), a Seafile share URL
+    (`.../seafile/d/<id>`) maps the Kaggle names to Seafile's folders (metadata and CSVs only: Seafile has the
+    patches as zips), any other URL is read as `<url>/<Kaggle relpath>`."""
 
     location: str = ""
     files: list[str] = []
@@ -56,8 +58,8 @@ def _remote_plan(location: str, credentials: SourceCredentials):
     """(base URL, url_for, headers) for an HTTP(S) source."""
     if location == "kaggle":
         return source.KAGGLE_API, source.kaggle_url, _kaggle_headers(credentials)
-    if location.rstrip("/") == source.SEAFILE_SHARE:
-        return location, source.seafile_url, {}
+    if "/seafile/d/" in location:
+        return location, lambda rel: source.seafile_url(rel, share=location), {}
     return location, None, {}
 
 
@@ -75,36 +77,62 @@ def geoplant_raw_files(
     context.log.info(f"reading GLC24 from {location}")
     if not (is_http(location) or location == "kaggle"):
         manifest = ingest_raw(lake, DATASET, location, config.files or None, log_fn=context.log.info)
-    else:
+    elif config.files:
         base, url_for, headers = _remote_plan(location, credentials)
-        files = config.files or source.remote_relpaths(landsat_bands=config.landsat_bands)
         manifest = ingest_raw(
-            lake, DATASET, base, files, url_for=url_for, headers=headers, log_fn=context.log.info
+            lake, DATASET, base, config.files, url_for=url_for, headers=headers, log_fn=context.log.info
         )
-        if config.download_patches and not config.files:
-            # Patch paths follow from the surveyIds, so they are listed once the PA metadata is in.
-            ids = {
-                split: source.read_pa_metadata(
-                    lake.fs, lake.path(f"raw/{DATASET}/{rel}"), split=split, file=rel
-                )["surveyId"]
-                .unique()
-                .sort()
-                .to_list()
-                for split, rel in (("train", source.PA_TRAIN_FILE), ("test", source.PA_TEST_FILE))
-            }
-            patches = source.remote_relpaths(landsat_bands=[], with_patches=True, survey_ids=ids)
-            manifest = ingest_raw(
-                lake,
-                DATASET,
-                base,
-                [*files, *patches],
-                url_for=url_for,
-                headers=headers,
-                log_fn=context.log.info,
-            )
+    else:
+        manifest = _download_release(context, config, lake, location, credentials)
     context.add_output_metadata(
         {**table_metadata(manifest), "source": location, "total_bytes": int(manifest["size"].sum())}
     )
+    return manifest
+
+
+def _download_release(
+    context: dg.AssetExecutionContext,
+    config: GeoPlantSourceConfig,
+    lake: Lake,
+    location: str,
+    credentials: SourceCredentials,
+) -> pl.DataFrame:
+    """Download a GLC24 release over HTTP(S): the required metadata and environmental CSVs, the Landsat CSVs that
+    exist (a 404 is logged and skipped: they are optional), then one RGB and one NIR patch per PA survey."""
+    base, url_for, headers = _remote_plan(location, credentials)
+
+    def fetch(files: list[str]) -> pl.DataFrame:
+        return ingest_raw(
+            lake, DATASET, base, files, url_for=url_for, headers=headers, log_fn=context.log.info
+        )
+
+    fetch(source.remote_relpaths(landsat_bands=()))
+    for split in source.SPLITS:
+        for band in config.landsat_bands:
+            rel = source.landsat_relpath(split, band)
+            try:
+                fetch([rel])
+            except requests.HTTPError as exc:
+                if exc.response is None or exc.response.status_code != 404:
+                    raise
+                context.log.info(
+                    f"{rel}: not published at {base} (404); Landsat features will lack this band"
+                )
+    manifest = read_manifest(lake, DATASET)
+    if config.download_patches and "/seafile/d/" in location:
+        context.log.warning(
+            "geoplant: Seafile publishes the patches only as zip archives; patches not downloaded"
+        )
+    elif config.download_patches:
+        # Patch paths follow from the surveyIds, so they are listed once the PA metadata is in.
+        ids = {
+            split: source.read_pa_metadata(lake.fs, _raw(lake, rel), split=split, file=rel)["surveyId"]
+            .unique()
+            .sort()
+            .to_list()
+            for split, rel in (("train", source.PA_TRAIN_FILE), ("test", source.PA_TEST_FILE))
+        }
+        manifest = fetch(source.patch_relpaths(ids))
     return manifest
 
 
@@ -258,7 +286,7 @@ def write_po_partitions(lake: Lake, batches, rules: Sequence[checks.StreamedRule
 )
 def geoplant_po_occurrences(context: dg.AssetExecutionContext, lake: Lake, geoplant_raw_files: pl.DataFrame):
     """Presence-only occurrences (GBIF; `GLC24_P0_metadata_train.csv`, also spelled `PO`), one row per record,
-    streamed from the raw CSV in 16 MB blocks into parquet partitioned by year
+    streamed from the raw CSV in 4 MB blocks into parquet partitioned by year
     (`tables/geoplant_po_occurrences/year=<y>/data.parquet`), so the 5M-row file never sits in memory."""
     rel = source.find_po_file(_relpaths(geoplant_raw_files))
     rules = checks.po_stream_rules()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -99,9 +98,18 @@ def climate(lat: np.ndarray, lon: np.ndarray, elev: np.ndarray) -> tuple[np.ndar
 
 def presence_probability(species: Species, temp: np.ndarray, precip: np.ndarray) -> np.ndarray:
     """(n_points, n_species) probability that each species is present at each point."""
-    dt = (temp[:, None] - species.t_opt[None, :]) / species.t_width[None, :]
-    dp = (precip[:, None] - species.p_opt[None, :]) / species.p_width[None, :]
-    return species.prevalence[None, :] * np.exp(-0.5 * (dt**2 + dp**2))
+    # In place: the 5M-row benchmark file computes this for 25k x 600 matrices 200 times.
+    dt = temp[:, None] - species.t_opt[None, :]
+    dt /= species.t_width[None, :]
+    np.square(dt, out=dt)
+    dp = precip[:, None] - species.p_opt[None, :]
+    dp /= species.p_width[None, :]
+    np.square(dp, out=dp)
+    dt += dp
+    dt *= -0.5
+    np.exp(dt, out=dt)
+    dt *= species.prevalence[None, :]
+    return dt
 
 
 def _country_sites(rng: np.random.Generator, n_sites: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -332,19 +340,18 @@ def po_frame(rng: np.random.Generator, species: Species, n_rows: int, first_id: 
     pick = (cum < rng.random(n_rows)[:, None] * cum[:, -1:]).sum(axis=1)
     year = rng.integers(2017, 2022, n_rows)
     doy = rng.integers(60, 300, n_rows)
-    starts = np.array([date(y, 1, 1).toordinal() for y in range(2017, 2022)])
-    day = [date.fromordinal(int(o)) for o in starts[year - 2017] + doy - 1]
+    day = pl.Series((year - 1970).astype("datetime64[Y]").astype("datetime64[D]") + (doy - 1))
     return pl.DataFrame(
         {
             "publisher": np.array(PUBLISHERS)[rng.integers(0, len(PUBLISHERS), n_rows)],
             "year": year,
-            "month": [d.month for d in day],
-            "day": [d.day for d in day],
+            "month": day.dt.month().cast(pl.Int64),
+            "day": day.dt.day().cast(pl.Int64),
             "lat": np.round(lat, 5),
             "lon": np.round(lon, 5),
             "geoUncertaintyInM": rng.choice([3.0, 10.0, 30.0, 100.0, 1000.0], n_rows),
             "taxonRank": np.where(rng.random(n_rows) < 0.97, "SPECIES", "SUBSPECIES"),
-            "date": [d.isoformat() for d in day],
+            "date": day.dt.to_string("%Y-%m-%d"),
             "dayOfYear": doy,
             "speciesId": species.ids[pick],
             "surveyId": np.arange(first_id, first_id + n_rows),
@@ -352,7 +359,7 @@ def po_frame(rng: np.random.Generator, species: Species, n_rows: int, first_id: 
     )
 
 
-def write_po_file(path: Path, n_rows: int, *, seed: int = 0, chunk_rows: int = 200_000) -> None:
+def write_po_file(path: Path, n_rows: int, *, seed: int = 0, chunk_rows: int = 25_000) -> None:
     """Write a presence-only CSV of `n_rows` rows in chunks (a 5M-row benchmark file needs little memory)."""
     rng = np.random.default_rng([seed, 2])
     species = make_species(np.random.default_rng([seed, 0]))

@@ -123,9 +123,11 @@ def patch_relpath(split: str, kind: str, survey_id: int) -> str:
     return construct_patch_path(patch_root(split, kind), survey_id)
 
 
-def seafile_url(relpath: str) -> str:
-    """Direct-download URL of a file in the public GLC24 Seafile share."""
-    return f"{SEAFILE_SHARE}/files/?p={quote('/' + SEAFILE_PATHS.get(relpath, relpath))}&dl=1"
+def seafile_url(relpath: str, share: str = SEAFILE_SHARE) -> str:
+    """Direct-download URL of a file in a GLC24 Seafile share (metadata under PresenceAbsenceSurveys/ and
+    PresenceOnlyOccurrences/, environmental CSVs under EnvironmentalRasters/ without Kaggle's double nesting)."""
+    path = SEAFILE_PATHS.get(relpath) or relpath.replace(f"{ENV_ROOT}/", "EnvironmentalRasters/", 1)
+    return f"{share.rstrip('/')}/files/?p={quote('/' + path)}&dl=1"
 
 
 def kaggle_url(relpath: str) -> str:
@@ -133,20 +135,22 @@ def kaggle_url(relpath: str) -> str:
     return f"{KAGGLE_API}/competitions/data/download/{KAGGLE_COMPETITION}/{quote(relpath)}"
 
 
-def remote_relpaths(
-    *,
-    landsat_bands: Sequence[str] = LANDSAT_BANDS,
-    with_patches: bool = False,
-    survey_ids: dict[str, Sequence[int]] | None = None,
-) -> list[str]:
-    """Kaggle-layout files to download: metadata, environmental and Landsat CSVs (and patches when asked)."""
+def remote_relpaths(*, landsat_bands: Sequence[str] = LANDSAT_BANDS) -> list[str]:
+    """Kaggle-layout CSVs to download: PA/PO metadata, environmental CSVs, and the Landsat CSVs of `landsat_bands`
+    (the patches follow from the surveyIds: `patch_relpaths`)."""
     out = [PA_TRAIN_FILE, PA_TEST_FILE, PO_FILES[0]]
     out += [env_relpath(split, kind) for split in SPLITS for kind in ENV_KINDS]
-    out += [landsat_relpath(split, band) for split in SPLITS for band in landsat_bands]
-    if with_patches and survey_ids:
-        for split, ids in survey_ids.items():
-            out += [patch_relpath(split, kind, sid) for sid in ids for kind in ("rgb", "nir")]
-    return out
+    return out + [landsat_relpath(split, band) for split in SPLITS for band in landsat_bands]
+
+
+def patch_relpaths(survey_ids: dict[str, Sequence[int]]) -> list[str]:
+    """RGB and NIR patch of every survey, per split (`{"train": [...], "test": [...]}`)."""
+    return [
+        patch_relpath(split, kind, sid)
+        for split, ids in survey_ids.items()
+        for sid in ids
+        for kind in ("rgb", "nir")
+    ]
 
 
 def find_po_file(names: Sequence[str]) -> str:
@@ -292,7 +296,7 @@ def group_surveys(long: pl.DataFrame) -> pl.DataFrame:
 
 
 def iter_po_batches(
-    fs, path: str, *, block_bytes: int = 16 << 20, file: str | None = None
+    fs, path: str, *, block_bytes: int = 4 << 20, file: str | None = None
 ) -> Iterator[pl.DataFrame]:
     """Stream the presence-only CSV as typed polars frames of about `block_bytes` of CSV each.
 
