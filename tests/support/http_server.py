@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote
 
 
 @dataclass
@@ -34,7 +35,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, head: bool) -> None:
         srv: LocalHTTPServer = self.server.owner  # type: ignore[attr-defined]
-        path = self.path.split("?", 1)[0]
+        path = unquote(self.path.split("?", 1)[0])  # real hosts decode %20 etc. in file paths
         srv.requests.append((self.command, path, self.headers.get("Range")))
         file = (srv.root / path.lstrip("/")).resolve()
         if path in srv.faults.missing or not file.is_file() or srv.root not in file.parents:
