@@ -6,6 +6,7 @@ import dagster as dg
 from dagster_project import automation, cluster
 from dagster_project.datasets import load_datasets
 from dagster_project.dbt import build_dbt_assets, build_dbt_docs_asset
+from dagster_project.model_cards import build_platform_assets
 from dagster_project.resources import platform_resources
 
 DATASETS = load_datasets()
@@ -19,6 +20,8 @@ _core = dg.Definitions(
         *automation.apply_automation(list(_dataset_defs.assets or []), _partitioned, _raw),
         _dbt_models,
         build_dbt_docs_asset(_dbt_models),
+        # a model card per trained model, the card index and the footprint log (found from the asset graph)
+        *build_platform_assets(list(_dataset_defs.assets or []), DATASETS),
     ],
     asset_checks=_dataset_defs.asset_checks,
     sensors=[
