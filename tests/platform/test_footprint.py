@@ -134,6 +134,25 @@ def test_forced_measurement_failure_is_unmeasured_and_the_run_succeeds(
     assert "CDP_FOOTPRINT_METHOD='bogus'" in md["footprint/unmeasured_reason"].value
 
 
+def test_log_appends_are_safe_on_s3_and_under_concurrency(lake_s3, monkeypatch, footprint_defaults):
+    from concurrent.futures import ThreadPoolExecutor
+
+    result = dg.materialize([tiny_model], resources={"io_manager": LakeIOManager(lake=lake_s3)})
+    assert result.success
+    monkeypatch.setattr(footprint, "_lake_of", lambda context: lake_s3)
+
+    def measure(i: int) -> str:
+        with measure_footprint(None, task=f"t{i}") as fp:
+            np.linalg.svd(np.random.default_rng(i).random((100, 100)))
+        return fp.measurement_id
+
+    with ThreadPoolExecutor(4) as pool:
+        ids = list(pool.map(measure, range(8)))
+    log = read_log(lake_s3)
+    assert log.height == 9 and len(set(log["measurement_id"])) == 9 and set(ids) <= set(log["measurement_id"])
+    assert lake_s3.exists(footprint.LOG_SCHEMA_FILE)
+
+
 def test_every_training_and_evaluation_materialisation_is_logged(platform_run):
     report, lake = platform_run["report"], platform_run["lake"]
     assert report.success, report.failures
