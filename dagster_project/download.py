@@ -27,17 +27,28 @@ def sha256_file(path: str | Path, chunk: int = CHUNK) -> str:
     return h.hexdigest()
 
 
+def md5_file(path: str | Path, chunk: int = CHUNK) -> str:
+    """md5 of a file: the only checksum some hosts publish (Zenodo, Invenio/Rodare)."""
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
 def fetch_url(
     url: str,
     dest: str | Path,
     *,
     expected_sha256: str | None = None,
+    expected_md5: str | None = None,
     headers: dict[str, str] | None = None,
     attempts: int = 5,
     timeout: float = 60.0,
     backoff_s: float = 0.5,
 ) -> tuple[str, int]:
-    """Download `url` to `dest`, resuming a previous partial transfer. Returns (sha256, size)."""
+    """Download `url` to `dest`, resuming a previous partial transfer. Returns (sha256, size). A published
+    sha256 and/or md5 is verified before the file is renamed into place."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -79,6 +90,9 @@ def fetch_url(
     if expected_sha256 and digest.lower() != expected_sha256.lower():
         part.unlink(missing_ok=True)
         raise ChecksumMismatchError(url, expected_sha256, digest)
+    if expected_md5 and (md5 := md5_file(part)) != expected_md5.lower():
+        part.unlink(missing_ok=True)
+        raise ChecksumMismatchError(url, expected_md5, md5, algorithm="md5")
     os.replace(part, dest)
     return digest, dest.stat().st_size
 

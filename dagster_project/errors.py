@@ -18,8 +18,8 @@ class SourceFormatError(ValueError):
 
 
 class ChecksumMismatchError(IOError):
-    """A downloaded file's sha256 differs from the published one; the partial file is discarded."""
+    """A downloaded file's checksum (sha256 or md5) differs from the published one; the partial file is discarded."""
 
-    def __init__(self, url: str, expected: str, actual: str):
+    def __init__(self, url: str, expected: str, actual: str, algorithm: str = "sha256"):
         self.url, self.expected, self.actual = url, expected, actual
-        super().__init__(f"{url}: rule 'sha256 matches' failed: expected {expected}, got {actual}")
+        super().__init__(f"{url}: rule '{algorithm} matches' failed: expected {expected}, got {actual}")

@@ -66,6 +66,7 @@ def ingest_raw(
     relpaths: Iterable[str] | None = None,
     *,
     sha256: dict[str, str] | None = None,
+    md5: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
     url_for: Callable[[str], str] | None = None,
     log_fn: Callable[[str], None] | None = None,
@@ -74,7 +75,8 @@ def ingest_raw(
 
     `source` is a folder, an fsspec URL (`s3://...`) or an HTTP(S) base URL. For HTTP sources the file list must
     be given (`relpaths`), since a web server cannot be listed; `url_for(relpath)` may map a relative path to its
-    download URL (default: `<source>/<relpath>`), `sha256` gives published checksums to verify.
+    download URL (default: `<source>/<relpath>`), `sha256` / `md5` give published checksums to verify (before
+    anything is copied into the raw area).
     """
     say = log_fn or log.info
     if relpaths is None:
@@ -92,7 +94,13 @@ def ingest_raw(
         raw_rel = f"raw/{dataset}/{rel}"
         if src_url is not None:
             local = settings.cache_dir() / dataset / rel
-            digest, size = fetch_url(src_url, local, expected_sha256=(sha256 or {}).get(rel), headers=headers)
+            digest, size = fetch_url(
+                src_url,
+                local,
+                expected_sha256=(sha256 or {}).get(rel),
+                expected_md5=(md5 or {}).get(rel),
+                headers=headers,
+            )
             opener = lambda p=local: open(p, "rb")  # noqa: E731
         else:
             fs, base = filesystem_for(source)
