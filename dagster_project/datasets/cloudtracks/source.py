@@ -489,6 +489,11 @@ def locate_root(files: list[str], base: str) -> str:
     return min((posixpath.dirname(f) for f in csvs), key=lambda d: (d.count("/"), d))
 
 
+def layout_root(fs, base: str) -> str:
+    """The dataset root (folder of the split CSVs) under `base`, as a path of `fs`."""
+    return locate_root(list(fs.find(base)), base)
+
+
 def read_layout(fs, base: str, *, buffer_px: float = DEFAULT_BUFFER_PX) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Read every split CSV row: its image, LabelMe JSON and optional mask, into an image table (one row per
     split row) and an instance table (one row per annotated track).
@@ -499,7 +504,9 @@ def read_layout(fs, base: str, *, buffer_px: float = DEFAULT_BUFFER_PX) -> tuple
     """
     files = list(fs.find(base))
     root = locate_root(files, base)
-    present = {f[len(root) :].lstrip("/") for f in files if f.startswith(root)}
+    # `present` is relative to the root: one listing answers every "does this file exist" question (on S3 a
+    # HEAD request per file would dominate the run time).
+    present = {f[len(root) + 1 :] for f in files if f.startswith(root + "/")}
     image_rows: list[dict] = []
     instance_rows: list[dict] = []
     for split in SPLITS:

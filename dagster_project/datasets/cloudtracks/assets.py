@@ -1,0 +1,380 @@
+"""CloudTracks ingestion: raw files (folder, S3 or the Zenodo record) → image and instance tables (validated) →
+semantic/instance masks and a COCO export."""
+
+import json
+import zipfile
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from dagster_project import settings
+from dagster_project.datasets.cloudtracks import checks, pixels, source
+from dagster_project.download import fetch_url
+from dagster_project.errors import SourceFormatError
+from dagster_project.metadata import table_metadata
+from dagster_project.raw import ingest_raw, is_http, list_source_files
+from dagster_project.resources import SourceCredentials
+from dagster_project.storage import Lake
+from dagster_project.validation import python_report, validate_frame
+
+DATASET = source.DATASET
+GROUP = "cloudtracks"
+RAW = f"raw/{DATASET}"
+ARCHIVES = "_archives"
+LAYOUT_PATTERNS = ("*.csv", "*.png", "*.jpg", "*.jpeg", "*.PNG", "*.JPG", "*.json", "*.npy")
+COCO_DIR = f"exports/{DATASET}/coco"
+
+
+class CloudTracksSourceConfig(dg.Config):
+    """Where to read CloudTracks from. Empty `location` means `CDP_CLOUDTRACKS_SOURCE`, else the synthetic sample
+    in `assets/cloudtracks`. A folder or `s3://` URL must hold the authors' layout (train/val/test CSVs, images,
+    jsons, masks); the published data is read from the Zenodo files API,
+    `https://zenodo.org/api/records/10042922` (archives are downloaded resumably, md5-checked and unpacked)."""
+
+    location: str = ""
+
+
+class CloudTracksLayoutConfig(dg.Config):
+    """How annotations become instances, and the tolerances of the validation rules."""
+
+    buffer_px: float = source.DEFAULT_BUFFER_PX  # centre lines are buffered by this much on each side
+    bounds_tolerance_px: float = 0.0  # how far outside the image an annotated point may lie
+    min_mask_agreement_iou: float = 0.9  # shipped .npy mask vs rasterised polygons
+
+
+# ------------------------------------------------------------------------------------------ Zenodo record
+
+
+def record_files(location: str, headers: dict[str, str] | None = None) -> list[source.RemoteFile]:
+    """The files of the Zenodo record at `location` (its files-API JSON, fetched fresh: it is small)."""
+    dest = settings.cache_dir() / DATASET / "_record.json"
+    dest.unlink(missing_ok=True)
+    fetch_url(location, dest, headers=headers)
+    try:
+        record = json.loads(dest.read_bytes())
+    except json.JSONDecodeError as exc:
+        raise SourceFormatError(location, "Zenodo record API returns JSON", str(exc)) from exc
+    files = source.zenodo_files(record, location)
+    if not files:
+        raise SourceFormatError(location, "Zenodo record lists at least one file")
+    return files
+
+
+def ingest_record(lake: Lake, location: str, *, headers=None, log_fn=print) -> pl.DataFrame:
+    """Download the record's files into `raw/cloudtracks/_archives/` (resumable; Zenodo's md5 verified before
+    anything reaches the raw area; sha256 in the manifest), then unpack the archives and copy the layout into
+    `raw/cloudtracks/` like a folder source."""
+    files = record_files(location, headers)
+    by_rel = {f"{ARCHIVES}/{f.key}": f for f in files}
+    manifest = ingest_raw(
+        lake,
+        DATASET,
+        location,
+        list(by_rel),
+        url_for=lambda rel: by_rel[rel].url,
+        md5={rel: f.md5 for rel, f in by_rel.items() if f.md5},
+        headers=headers,
+        log_fn=log_fn,
+    )
+    extracted = settings.cache_dir() / DATASET / "extracted"
+    for rel in by_rel:
+        local = settings.cache_dir() / DATASET / rel
+        if zipfile.is_zipfile(local):
+            _unzip(local, extracted)
+            log_fn(f"{rel}: unpacked to {extracted}")
+        elif local.suffix.lower() in (".csv", ".json", ".png", ".jpg", ".jpeg", ".npy"):
+            target = extracted / Path(rel).relative_to(ARCHIVES)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(local.read_bytes())
+    if not extracted.exists():
+        raise SourceFormatError(
+            location, "record holds the CloudTracks layout (zip or files)", str(list(by_rel))
+        )
+    rels = list_source_files(str(extracted), LAYOUT_PATTERNS)
+    if rels:
+        manifest = ingest_raw(lake, DATASET, str(extracted), rels, log_fn=log_fn)
+    return manifest
+
+
+def _unzip(archive: Path, dest: Path) -> None:
+    """Extract a zip member by member (skipping members already there with the right size, so an interrupted
+    extraction resumes); member paths escaping `dest` are refused."""
+    dest = dest.resolve()
+    with zipfile.ZipFile(archive) as z:
+        for info in z.infolist():
+            if info.is_dir():
+                continue
+            target = (dest / info.filename).resolve()
+            if dest not in target.parents:
+                raise SourceFormatError(
+                    str(archive), "archive members stay inside the dataset folder", info.filename
+                )
+            if target.exists() and target.stat().st_size == info.file_size:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + ".part")
+            with z.open(info) as src, open(tmp, "wb") as dst:
+                while block := src.read(8 << 20):
+                    dst.write(block)
+            tmp.replace(target)
+
+
+# ------------------------------------------------------------------------------------------ assets
+
+
+@dg.asset(name="cloudtracks_raw_files", group_name=GROUP, kinds={"python", "png", "json"})
+def cloudtracks_raw_files(
+    context: dg.AssetExecutionContext,
+    config: CloudTracksSourceConfig,
+    lake: Lake,
+    credentials: SourceCredentials,
+) -> pl.DataFrame:
+    """CloudTracks source files (split CSVs, images, LabelMe JSONs, `.npy` masks) copied byte for byte into
+    `raw/cloudtracks/`, with their manifest (size, sha256, source URL, retrieval time). From Zenodo, the record's
+    files are kept as downloaded under `raw/cloudtracks/_archives/` and unpacked. Unchanged files are not copied
+    again; a changed file's previous copy is kept under `_history/`."""
+    location = config.location or settings.source_location(DATASET)
+    context.log.info(f"reading CloudTracks from {location}")
+    if is_http(location):
+        manifest = ingest_record(
+            lake, location, headers=credentials.zenodo_headers(), log_fn=context.log.info
+        )
+    else:
+        manifest = ingest_raw(
+            lake, DATASET, location, list_source_files(location, LAYOUT_PATTERNS), log_fn=context.log.info
+        )
+    rel = manifest["relpath"]
+    context.add_output_metadata(
+        {
+            **table_metadata(manifest),
+            "source": location,
+            "total_bytes": int(manifest["size"].sum()),
+            "images": int(rel.str.contains(r"(?i)\.(png|jpe?g)$").sum()),
+            "jsons": int(rel.str.ends_with(".json").sum()),
+            "masks": int(rel.str.ends_with(".npy").sum()),
+        }
+    )
+    return manifest
+
+
+def raw_root(lake: Lake) -> str:
+    """Lake-relative folder of the dataset root (where the split CSVs are) inside the raw area."""
+    return lake.relative(source.layout_root(lake.fs, lake.path(RAW)))
+
+
+@dg.multi_asset(
+    outs={
+        "cloudtracks_images": dg.AssetOut(
+            kinds={"polars", "parquet"},
+            description="One row per split-CSV row: split, file paths, real image size and channels, the JSON's "
+            "claimed size, track count, the CSV's contains_shiptrack flag, whether a mask ships as .npy (and its "
+            "shape, binariness and IoU with the rasterised polygons), track pixels and mean intensity; with "
+            "`source_file`/`source_row` naming the CSV row.",
+        ),
+        "cloudtracks_instances": dg.AssetOut(
+            kinds={"polars", "parquet"},
+            description="One row per ship track (LabelMe shape): shape type, annotated points, the instance polygon "
+            "(centre lines buffered by `buffer_px` on each side, clipped to the image), length, width, area, "
+            "bounding box and how far any point lies outside the image; `source_file`/`source_row` name the JSON "
+            "and shape index.",
+        ),
+    },
+    group_name=GROUP,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "cloudtracks_images_valid",
+            asset="cloudtracks_images",
+            blocking=True,
+            description="Split rows point to existing images/JSONs/masks, JSON imagePath exists, JSON "
+            "imageHeight/imageWidth = real size, masks binary and image-shaped and agree with the polygons, "
+            "contains_shiptrack agrees with the annotations.",
+        ),
+        dg.AssetCheckSpec(
+            "cloudtracks_instances_valid",
+            asset="cloudtracks_instances",
+            blocking=True,
+            description="Annotated points inside the image bounds; non-empty polygons; positive track length.",
+        ),
+    ],
+)
+def cloudtracks_tables(
+    context: dg.AssetExecutionContext,
+    config: CloudTracksLayoutConfig,
+    lake: Lake,
+    cloudtracks_raw_files: pl.DataFrame,
+):
+    """Reads the raw layout once (each image decoded in full, so a truncated file fails here naming it) into the
+    image and instance tables, then validates both."""
+    root = lake.path(raw_root(lake))
+    images, instances = source.read_layout(lake.fs, root, buffer_px=config.buffer_px)
+    images = images.with_columns(
+        (pl.lit(raw_root(lake) + "/") + pl.col("image_file")).alias("raw_image_path"),
+        pl.when(pl.col("mask_file").is_not_null())
+        .then(pl.lit(raw_root(lake) + "/") + pl.col("mask_file"))
+        .alias("raw_mask_path"),
+    )
+    context.log.info(f"cloudtracks: {images.height} images, {instances.height} track instances")
+    img_report = validate_frame(
+        images,
+        suite="cloudtracks_images",
+        rules=checks.image_rules(config.min_mask_agreement_iou),
+        id_columns=checks.IMAGE_ID_COLUMNS,
+        lake=lake,
+    )
+    inst_report = validate_frame(
+        instances,
+        suite="cloudtracks_instances",
+        rules=checks.instance_rules(config.bounds_tolerance_px),
+        id_columns=checks.INSTANCE_ID_COLUMNS,
+        lake=lake,
+    )
+    by_split = images.group_by("split").agg(pl.len(), pl.col("track_count").sum()).sort("split")
+    yield dg.Output(
+        images,
+        output_name="cloudtracks_images",
+        metadata={
+            **table_metadata(images),
+            "images_per_split": dg.MetadataValue.json({r[0]: r[1] for r in by_split.iter_rows()}),
+            "images_with_tracks": int(images["has_tracks"].fill_null(False).sum()),
+            "masks_shipped": int(images["mask_file"].is_not_null().sum()),
+        },
+    )
+    yield dg.Output(
+        instances,
+        output_name="cloudtracks_instances",
+        metadata={
+            **table_metadata(instances),
+            "buffer_px": config.buffer_px,
+            "shape_types": dg.MetadataValue.json(
+                {r[0]: r[1] for r in instances.group_by("shape_type").len().iter_rows()}
+            ),
+        },
+    )
+    yield img_report.check_result("cloudtracks_images_valid", asset_key="cloudtracks_images")
+    yield inst_report.check_result("cloudtracks_instances_valid", asset_key="cloudtracks_instances")
+
+
+def instance_polygons(instances: pl.DataFrame) -> dict[str, list[np.ndarray]]:
+    """Instance polygons per image id, in shape order."""
+    out: dict[str, list[np.ndarray]] = {}
+    for r in instances.sort("image_id", "instance_id").iter_rows(named=True):
+        out.setdefault(r["image_id"], []).append(np.stack([r["polygon_x"], r["polygon_y"]], axis=1))
+    return out
+
+
+@dg.asset(
+    name="cloudtracks_masks",
+    group_name=GROUP,
+    kinds={"polars", "parquet"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "cloudtracks_masks_consistent",
+            asset="cloudtracks_masks",
+            blocking=True,
+            description="Semantic masks have track pixels exactly where the image has track instances.",
+        )
+    ],
+)
+def cloudtracks_masks(
+    context: dg.AssetExecutionContext,
+    lake: Lake,
+    cloudtracks_images: pl.DataFrame,
+    cloudtracks_instances: pl.DataFrame,
+):
+    """Semantic and instance masks per image, as lossless PNG bytes (`semantic_png`: 8-bit 0/1; `instance_png`:
+    16-bit, 0 = background, k = k-th track; where tracks cross, the later one owns the pixel). The semantic mask
+    is the shipped `.npy` mask where there is one (validated to agree with the polygons), else the polygons
+    rasterised like LabelMe does. Decode with `PIL.Image.open(io.BytesIO(png))`."""
+    polys = instance_polygons(cloudtracks_instances)
+    rows = []
+    for r in cloudtracks_images.iter_rows(named=True):
+        h, w = r["height"], r["width"]
+        semantic, instance = source.rasterise(polys.get(r["image_id"], []), h, w)
+        if r["raw_mask_path"] is not None:
+            semantic = checks.binary(source.read_mask(lake.read_bytes(r["raw_mask_path"]), r["mask_file"]))
+        rows.append(
+            {
+                "image_id": r["image_id"],
+                "split": r["split"],
+                "image_file": r["image_file"],
+                "height": h,
+                "width": w,
+                "mask_source": r["mask_source"],
+                "instance_count": len(polys.get(r["image_id"], [])),
+                "semantic_pixels": int(semantic.sum()),
+                "semantic_png": pixels.mask_to_png(semantic),
+                "instance_png": pixels.mask_to_png(instance),
+            }
+        )
+    masks = pl.DataFrame(rows)
+    report = python_report("cloudtracks_masks", [checks.mask_consistency(masks)], row_count=masks.height)
+    yield dg.Output(
+        masks,
+        metadata={
+            **table_metadata(masks.drop("semantic_png", "instance_png")),
+            "mask_bytes": int(
+                masks["semantic_png"].bin.size().sum() + masks["instance_png"].bin.size().sum()
+            ),
+        },
+    )
+    yield report.check_result("cloudtracks_masks_consistent", asset_key="cloudtracks_masks")
+
+
+def coco_dataset(images: pl.DataFrame, instances: pl.DataFrame, split: str) -> dict:
+    """COCO instance-segmentation JSON of one split, one category `shiptrack`, as the authors' conversion
+    (`instance_seg.ipynb`): category id 0, polygon points shifted by +0.5 (pixel centres to COCO's pixel-corner
+    convention). Unlike that notebook, bbox and area are computed from the shifted polygon (the notebook used
+    the unshifted points' bbox as `area`)."""
+    imgs = images.filter(pl.col("split") == split).sort("image_id")
+    ids = {iid: n for n, iid in enumerate(imgs["image_id"].to_list())}
+    coco_images = [
+        {"id": ids[r["image_id"]], "file_name": r["image_file"], "height": r["height"], "width": r["width"]}
+        for r in imgs.iter_rows(named=True)
+    ]
+    annotations = []
+    for r in instances.filter(pl.col("split") == split).sort("image_id", "instance_id").iter_rows(named=True):
+        if len(r["polygon_x"]) < 3:
+            continue
+        # Rounded first, so that bbox and area describe exactly the polygon written to the file.
+        ring = np.round(np.stack([r["polygon_x"], r["polygon_y"]], axis=1) + 0.5, 3)
+        xs, ys = ring[:, 0], ring[:, 1]
+        x0, y0 = float(xs.min()), float(ys.min())
+        annotations.append(
+            {
+                "id": len(annotations),
+                "image_id": ids[r["image_id"]],
+                "category_id": 0,
+                "segmentation": [ring.ravel().tolist()],
+                "bbox": [x0, y0, float(xs.max()) - x0, float(ys.max()) - y0],
+                "area": source.polygon_area(ring),
+                "iscrowd": 0,
+            }
+        )
+    return {
+        "info": {"description": f"CloudTracks {split} split, converted by climate-data-platform"},
+        "images": coco_images,
+        "annotations": annotations,
+        "categories": [{"id": 0, "name": source.CATEGORY}],
+    }
+
+
+@dg.asset(name="cloudtracks_coco", group_name=GROUP, kinds={"python", "json"})
+def cloudtracks_coco(
+    lake: Lake, cloudtracks_images: pl.DataFrame, cloudtracks_instances: pl.DataFrame
+) -> dg.MaterializeResult:
+    """COCO instance-segmentation files, one per split (`exports/cloudtracks/coco/<split>_annotation_coco.json`,
+    category `shiptrack`), for training Mask R-CNN / SOLOv2 (e.g. mmdetection) on the validated annotations.
+    `file_name` is relative to the dataset root in the raw area."""
+    meta: dict = {}
+    for split in source.SPLITS:
+        if not (cloudtracks_images["split"] == split).any():
+            continue
+        coco = coco_dataset(cloudtracks_images, cloudtracks_instances, split)
+        rel = f"{COCO_DIR}/{split}_annotation_coco.json"
+        lake.write_bytes(rel, json.dumps(coco).encode())
+        meta[f"{split}_path"] = dg.MetadataValue.path(lake.url(rel))
+        meta[f"{split}_images"] = len(coco["images"])
+        meta[f"{split}_annotations"] = len(coco["annotations"])
+    return dg.MaterializeResult(metadata=meta)
