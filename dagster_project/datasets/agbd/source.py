@@ -460,14 +460,17 @@ TILE_INDEX_SCHEMA = {
 }
 
 
-def tile_index(fs, root: str) -> pl.DataFrame:
+def tile_index(fs, root: str, files: list[str] | None = None) -> pl.DataFrame:
     """One row per (tile, file): how many footprints the file holds for the tile and the split(s) naming it.
 
     HDF5: tile groups of every ``data_subset-*.h5`` and the splits of ``biomes_splits_to_name.pkl``. HF: the MGRS
     tile of each row's lat/lon, and the split in the shard's name. ``splits`` normally has exactly one entry; the
     split-coverage check flags tiles with none or several.
     """
-    fmt, files = source_files(fs, root)
+    if files is None:
+        fmt, files = source_files(fs, root)
+    else:
+        fmt = FORMAT_HF if any(HF_SHARD.match(f) for f in files) else FORMAT_HDF5
     root = root.rstrip("/")
     rows: list[tuple] = []
     if fmt == FORMAT_HDF5:
@@ -511,7 +514,8 @@ def tile_index(fs, root: str) -> pl.DataFrame:
         for t, _, _, _, s in rows:
             by_tile.setdefault(t, set()).update(s)
         rows = [(t, f, y, k, sorted(by_tile[t])) for t, f, y, k, _ in rows]
-    return pl.DataFrame(rows, schema=TILE_INDEX_SCHEMA, orient="row")
+    index = pl.DataFrame(rows, schema=TILE_INDEX_SCHEMA, orient="row")
+    return index.with_columns(source_format=pl.lit(fmt, dtype=pl.String()))
 
 
 def list_tiles(fs, root: str) -> list[str]:
@@ -824,10 +828,11 @@ class TileSource:
     files: tuple[tuple[str, str | None], ...]
 
 
-def tile_sources(index: pl.DataFrame, fmt: str, tile: str) -> TileSource:
+def tile_sources(index: pl.DataFrame, tile: str) -> TileSource:
     rows = index.filter(pl.col("tile") == tile).sort("source_file")
     if rows.is_empty():
         raise SourceFormatError(tile, "tile is present in the source", "no file holds this tile")
+    fmt = rows["source_format"][0]
     files = tuple(
         (f, s[0] if len(s) == 1 else None) for f, s in zip(rows["source_file"], rows["splits"], strict=True)
     )
@@ -960,7 +965,11 @@ def footprints_from_patches(patches: pl.DataFrame) -> pl.DataFrame:
     df = pl.DataFrame({k: (v if isinstance(v, pl.Series) else pl.Series(k, v)) for k, v in cols.items()})
     # land cover -1 stands for "nodata at the centre": nullable integer column in the table
     df = df.with_columns(pl.when(pl.col("land_cover") >= 0).then(pl.col("land_cover")).alias("land_cover"))
-    return df.select([pl.col(k).cast(v) for k, v in FOOTPRINT_SCHEMA.items()])
+    # nodata as null, not NaN: SQL engines treat NaN as a (large) value, and DuckDB's parquet scan can even
+    # prune NaN rows from filters; null is missing everywhere
+    return df.select([pl.col(k).cast(v) for k, v in FOOTPRINT_SCHEMA.items()]).with_columns(
+        pl.col(pl.Float32, pl.Float64).fill_nan(None)
+    )
 
 
 _F32 = pl.Float32()
@@ -998,3 +1007,106 @@ FOOTPRINT_SCHEMA: dict[str, pl.DataType] = {
     **{k: _F32 for k in ("s2_nodata_frac", "alos_nodata_frac", "ch_nodata_frac", "lc_nodata_frac")},
     "dem_nodata_frac": _F32,
 }
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Source locations: a folder / s3:// prefix (listed), or an HTTPS host (file list from the Hub API or config)
+
+
+@dataclass(frozen=True)
+class RemoteFiles:
+    """What to fetch from a source location: release format, relative paths, published sha256, URL mapping."""
+
+    fmt: str
+    relpaths: list[str]
+    sha256: dict[str, str]
+    url_for: object | None = None  # Callable[[str], str] for HTTP sources
+
+
+def is_http(location: str) -> bool:
+    return location.startswith(("http://", "https://"))
+
+
+def is_hf_location(location: str) -> bool:
+    """An HF "resolve" base URL (``https://huggingface.co/datasets/<repo>/resolve/<revision>``)."""
+    return "/resolve/" in location
+
+
+def hf_tree_url(resolve_base: str) -> str:
+    """Hub tree API URL listing ``data/`` of the repo a resolve base URL points at."""
+    host, rest = resolve_base.rstrip("/").split("/datasets/", 1)
+    repo, revision = rest.split("/resolve/", 1)
+    return f"{host}/api/datasets/{repo}/tree/{revision}/data"
+
+
+def hf_list_shards(resolve_base: str, headers: dict | None = None) -> list[tuple[str, int, str | None]]:
+    """Parquet shards of an HF dataset repo with their LFS sha256, following the API's pagination links."""
+    import requests
+
+    url: str | None = hf_tree_url(resolve_base)
+    entries: list[dict] = []
+    while url:
+        resp = requests.get(url, headers=headers or {}, timeout=60)
+        resp.raise_for_status()
+        entries.extend(resp.json())
+        url = resp.links.get("next", {}).get("url")
+    shards = hf_files_from_tree(entries)
+    if not shards:
+        raise SourceFormatError(
+            hf_tree_url(resolve_base), "HF repo lists data/*.parquet shards", "none listed"
+        )
+    return shards
+
+
+def remote_files(location: str, files: list[str] | None = None, headers: dict | None = None) -> RemoteFiles:
+    """The files of the release at ``location``. Folders and s3:// prefixes are listed; an HF resolve URL is
+    listed through the Hub API (with sha256); any other HTTPS host serves the HDF5 release, whose file names are
+    ``files`` or the full release list (the ETH libdrive share addresses files by query string)."""
+    if not is_http(location):
+        fs, root = fsspec_for(location)
+        fmt, rel = source_files(fs, root)
+        if files:
+            rel = [r for r in rel if r in set(files)]
+        return RemoteFiles(fmt, rel, {})
+    base = location.rstrip("/")
+    if is_hf_location(base):
+        shards = hf_list_shards(base, headers)
+        chosen = [s for s in shards if not files or s[0] in set(files)]
+        return RemoteFiles(
+            FORMAT_HF,
+            [s[0] for s in chosen],
+            {s[0]: s[2] for s in chosen if s[2]},
+            lambda rel, b=base: hf_resolve_url(rel, b),
+        )
+    names = list(files) if files else hdf5_release_files()
+    if "libdrive" in base:
+        return RemoteFiles(FORMAT_HDF5, names, {}, lambda rel, b=base: hdf5_release_url(rel, b))
+    return RemoteFiles(FORMAT_HDF5, names, {}, lambda rel, b=base: f"{b}/{rel}")
+
+
+def fsspec_for(location: str):
+    import fsspec
+
+    return fsspec.core.url_to_fs(location)
+
+
+def discover_tiles(location: str, files: list[str] | None = None) -> list[str]:
+    """Tile names in the source (the ``agbd_tiles`` partition keys). HTTP sources are read with range requests:
+    only the HDF5 group names / the parquet lat/lon columns travel."""
+    if not is_http(location):
+        fs, root = fsspec_for(location)
+        return list_tiles(fs, root)
+    import fsspec
+
+    rf = remote_files(location, files)
+    http = fsspec.filesystem("http")
+    tiles: set[str] = set()
+    for rel in rf.relpaths:
+        url = rf.url_for(rel)
+        if rf.fmt == FORMAT_HF:
+            for t in _hf_row_group_tiles(http, url, rel):
+                tiles.update(t.tolist())
+        elif H5_NAME.match(rel):
+            with _open_h5(http, url, rel) as f:
+                tiles.update(f.keys())
+    return sorted(tiles)

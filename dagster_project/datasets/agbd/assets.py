@@ -1,0 +1,191 @@
+"""AGBD ingestion: raw release files -> tile index -> per-tile patch table -> per-tile footprint table.
+
+The patch and footprint tables are partitioned by Sentinel-2 tile (dynamic partitions ``agbd_tiles``); each
+partition reads only its tile's groups / rows, so memory depends on the largest tile, not on the number of tiles.
+"""
+
+import os
+
+import dagster as dg
+import polars as pl
+
+from dagster_project import settings
+from dagster_project.datasets.agbd import checks, source
+from dagster_project.metadata import table_metadata
+from dagster_project.raw import ingest_raw
+from dagster_project.resources import SourceCredentials
+from dagster_project.storage import Lake
+from dagster_project.validation import combine, python_report, validate_frame
+
+DATASET = "agbd"
+GROUP = "agbd"
+TILES = dg.DynamicPartitionsDefinition(name="agbd_tiles")
+
+
+def _env_files() -> list[str]:
+    return [f.strip() for f in os.environ.get("CDP_AGBD_FILES", "").split(",") if f.strip()]
+
+
+def discover_tiles(location: str) -> list[str]:
+    """Partition keys: the Sentinel-2 tiles found at the source (HDF5 group names, or HF rows' MGRS tiles)."""
+    return source.discover_tiles(location, _env_files() or None)
+
+
+class AgbdSourceConfig(dg.Config):
+    """Where to read AGBD from. Empty `location` means `CDP_AGBD_SOURCE`, else the HDF5 sample in `assets/agbd`
+    (`assets/agbd/hf` is the same sample in the Hugging Face layout). Real data: the HF resolve URL
+    `https://huggingface.co/datasets/prs-eth/AGBD_raw/resolve/main` (shards and sha256 from the Hub API) or the
+    HDF5 release share `https://libdrive.ethz.ch/index.php/s/VPio6i5UlXTgir0/download`. `files` restricts the
+    download to some files (also `CDP_AGBD_FILES`, comma-separated)."""
+
+    location: str = ""
+    files: list[str] = []
+
+
+def _raw_root(lake: Lake) -> str:
+    return lake.path("raw", DATASET)
+
+
+@dg.asset(name="agbd_raw_files", group_name=GROUP, kinds={"python", "hdf5", "parquet"})
+def agbd_raw_files(
+    context: dg.AssetExecutionContext, config: AgbdSourceConfig, lake: Lake, credentials: SourceCredentials
+) -> pl.DataFrame:
+    """AGBD release files copied byte for byte into `raw/agbd/` (HDF5 tiles + split/statistics pickles, or HF
+    parquet shards), with their manifest: size, sha256 (verified against the Hub's published sha256 for HF
+    downloads), source URL and retrieval time. Downloads resume after an interruption; unchanged files are not
+    copied again. `release_format` says which release was found."""
+    location = config.location or settings.source_location(DATASET)
+    files = list(config.files) or _env_files() or None
+    headers = credentials.hf_headers() if source.is_hf_location(location) else {}
+    remote = source.remote_files(location, files, headers=headers)
+    context.log.info(f"reading AGBD ({remote.fmt} release, {len(remote.relpaths)} files) from {location}")
+    manifest = ingest_raw(
+        lake,
+        DATASET,
+        location,
+        remote.relpaths,
+        sha256=remote.sha256 or None,
+        headers=headers,
+        url_for=remote.url_for,
+        log_fn=context.log.info,
+    )
+    # the manifest also remembers files of earlier sources; this run's release is exactly `remote.relpaths`
+    current = manifest.filter(pl.col("relpath").is_in(remote.relpaths)).with_columns(
+        release_format=pl.lit(remote.fmt)
+    )
+    context.add_output_metadata(
+        {
+            **table_metadata(current),
+            "source": location,
+            "release_format": remote.fmt,
+            "total_bytes": int(current["size"].sum()),
+        }
+    )
+    return current
+
+
+@dg.asset(
+    name="agbd_tile_index",
+    group_name=GROUP,
+    kinds={"polars", "parquet"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "agbd_split_coverage",
+            asset="agbd_tile_index",
+            blocking=True,
+            description="Every Sentinel-2 tile of the source is in exactly one official split (train/val/test).",
+        )
+    ],
+)
+def agbd_tile_index(context: dg.AssetExecutionContext, lake: Lake, agbd_raw_files: pl.DataFrame):
+    """Which file holds which Sentinel-2 tile: one row per (tile, file) with the number of footprints and the
+    official split(s) naming the tile (`biomes_splits_to_name.pkl` for the HDF5 release, the shard name for HF,
+    where a row's tile is the MGRS square of its lat/lon). Every tile is a partition of `agbd_patches`."""
+    files = agbd_raw_files["relpath"].to_list()
+    index = source.tile_index(lake.fs, _raw_root(lake), files)
+    report = python_report("agbd_tile_index", [checks.split_coverage_rule(index)], index.height)
+    tiles = index["tile"].unique().sort().to_list()
+    context.log.info(f"agbd: {len(tiles)} tiles, {int(index['n_footprints'].sum())} footprints")
+    yield dg.Output(
+        index,
+        metadata={
+            **table_metadata(index),
+            "tiles": len(tiles),
+            "footprints": int(index["n_footprints"].sum()),
+            "release_format": index["source_format"][0] if index.height else "",
+        },
+    )
+    yield report.check_result("agbd_split_coverage", asset_key="agbd_tile_index")
+
+
+def _scalar_columns(df: pl.DataFrame) -> pl.DataFrame:
+    return df.select([c for c, t in df.schema.items() if not isinstance(t, pl.Array)])
+
+
+@dg.asset(
+    name="agbd_patches",
+    group_name=GROUP,
+    kinds={"polars", "parquet"},
+    partitions_def=TILES,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "agbd_patches_valid",
+            asset="agbd_patches",
+            blocking=True,
+            description="Per tile: HDF5 band `order` attrs as released, every band within its plausible range, "
+            f"nodata fraction per band <= {checks.MAX_NODATA_FRACTION}, lat/lon inside the tile's UTM zone band, "
+            "agbd >= 0, agbd_se >= 0, tile in the official split. Failures name tile, file and footprint index.",
+        )
+    ],
+)
+def agbd_patches(context: dg.AssetExecutionContext, lake: Lake, agbd_tile_index: pl.DataFrame):
+    """One row per GEDI footprint of one Sentinel-2 tile (from every year's file that holds the tile), with
+    the authors' transforms applied: Sentinel-2 surface reflectance `(DN - boa_offset*1000)/10000`, ALOS
+    PALSAR-2 gamma-naught in dB, canopy height and its std, land-cover class and probability, DEM, all as
+    25x25 patch arrays in [C][H][W] order (parquet fixed-size lists, nodata = NaN), plus the GEDI L4A target
+    (`agbd`, `agbd_se`), lat/lon (reconstructed from offset + decimal) and dates."""
+    tile = context.partition_key
+    tile_source = source.tile_sources(agbd_tile_index, tile)
+    df = source.read_tile(lake.fs, _raw_root(lake), tile, tile_source)
+    suite = f"agbd_patches_{tile}"
+    gx = validate_frame(
+        _scalar_columns(df), suite=suite, rules=checks.patch_gx_rules(), id_columns=checks.ID_COLUMNS
+    )
+    report = combine(suite, python_report(suite, checks.patch_python_rules(df), df.height), gx)
+    yield dg.Output(
+        df,
+        metadata={
+            **table_metadata(_scalar_columns(df)),
+            "tile": tile,
+            "release_format": tile_source.fmt,
+            "files": dg.MetadataValue.json([f for f, _ in tile_source.files]),
+            "split": dg.MetadataValue.text(",".join(sorted({str(s) for s in df["split"].unique()}))),
+        },
+    )
+    yield report.check_result("agbd_patches_valid", asset_key="agbd_patches")
+
+
+@dg.asset(
+    name="agbd_footprints",
+    group_name=GROUP,
+    kinds={"polars", "parquet"},
+    partitions_def=TILES,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "agbd_footprints_valid",
+            asset="agbd_footprints",
+            blocking=True,
+            description="GX: unique (file, footprint index), land-cover codes from Copernicus GLC, nodata "
+            "fractions and cos/sin encodings within [0, 1].",
+        )
+    ],
+)
+def agbd_footprints(context: dg.AssetExecutionContext, agbd_patches: pl.DataFrame):
+    """The tabular view of `agbd_patches` that dbt and the model read: per footprint the centre-pixel value and
+    the patch mean of every band, gamma-naught HH/HV, canopy height, land cover, DEM with slope/aspect at the
+    centre, the authors' lat/lon and day-of-year cos/sin encodings, nodata fractions, and the GEDI attributes."""
+    df = source.footprints_from_patches(agbd_patches)
+    suite = f"agbd_footprints_{context.partition_key}"
+    report = validate_frame(df, suite=suite, rules=checks.footprint_gx_rules(), id_columns=checks.ID_COLUMNS)
+    yield dg.Output(df, metadata={**table_metadata(df, preview=False), "tile": context.partition_key})
+    yield report.check_result("agbd_footprints_valid", asset_key="agbd_footprints")
