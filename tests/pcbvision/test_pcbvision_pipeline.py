@@ -78,6 +78,7 @@ def assert_pipeline_ok(m) -> float:
     return miou
 
 
+@pytest.mark.slow
 def test_end_to_end_local_and_rerun_is_idempotent(materialize_dataset, lake_local):
     m = materialize_dataset("pcbvision", lake_local, source=str(SAMPLE))
     miou = assert_pipeline_ok(m)
@@ -93,6 +94,7 @@ def test_end_to_end_local_and_rerun_is_idempotent(materialize_dataset, lake_loca
     assert lake_local.read_parquet("tables/pcbvision_board_pixels/pcb1/data.parquet").equals(pixels)
 
 
+@pytest.mark.slow
 def test_end_to_end_on_s3(materialize_dataset, lake_s3):
     m = materialize_dataset("pcbvision", lake_s3, source=str(SAMPLE))
     assert_pipeline_ok(m)
@@ -120,6 +122,7 @@ def corrupted_source(tmp_path: Path) -> Path:
     return bad
 
 
+@pytest.mark.slow
 def test_corrupted_boards_fail_the_right_step_or_check_and_rerun_recovers(
     materialize_dataset, lake_local, tmp_path
 ):
@@ -196,6 +199,7 @@ def write_record_json(root: Path, base_url: str, data: bytes, md5: str | None = 
     (root / "api/records/10617721").write_text(json.dumps(doc))
 
 
+@pytest.mark.slow
 def test_published_record_over_http_resumes_and_verifies(
     materialize_dataset, lake_local, http_server, faults, tmp_path
 ):
@@ -233,3 +237,16 @@ def test_published_record_with_wrong_md5_is_refused(lake_local, http_server, cdp
     with pytest.raises(ChecksumMismatchError, match="md5:0000"):
         assets.ingest_record(lake_local, f"{server.url}/records/10617721")
     assert not lake_local.exists("raw/pcbvision/HSI")  # nothing unpacked from an unverified archive
+
+
+def test_sensor_hooks_map_changed_files_to_boards(http_server, tmp_path):
+    changed = ["HSI/General_masks/8.HDR", "RGB/Monoseg/3.png", "HSI/pcb8/pcb8"]
+    assert assets.partitions_for_files(str(SAMPLE), changed) == ["pcb3", "pcb8"]
+    assert assets.partitions_for_files(str(SAMPLE), ["README.md"]) == [
+        source.partition_key(b) for b in BOARDS
+    ]
+    root, data = published_record(tmp_path)
+    server = http_server(root)
+    write_record_json(root, server.url, data)
+    listed = assets.list_remote(f"{server.url}/records/10617721")
+    assert listed == {"PCBVision.zip": f"md5:{hashlib.md5(data).hexdigest()}"}

@@ -420,3 +420,10 @@ def test_extract_layout_from_archive_resumes_and_refuses_escapes(tmp_path, kind)
             z.writestr("../outside.txt", "x")
         with pytest.raises(SourceFormatError, match="stay inside the target folder"):
             source.extract_layout(evil, str(tmp_path / "out2"))
+
+
+def test_every_layout_file_maps_to_its_board():
+    for board in (1, 18, 53):
+        assert {source.board_of_file(rel) for rel in source.BoardFiles(board).all()} == {board}
+    assert source.board_of_file("PCBVision/HSI/General_masks/7.HDR") == 7
+    assert source.board_of_file("README.md") is None and source.board_of_file("PCBVision.zip") is None

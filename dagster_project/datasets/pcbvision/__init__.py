@@ -20,6 +20,8 @@ DATASET = Dataset(
     ),
     partitions=assets.BOARDS,
     discover_partitions=assets.discover_boards,
+    partitions_for_files=assets.partitions_for_files,
+    list_remote=assets.list_remote,
     # Code: Apache-2.0 (hifexplo/PCBVision); the paper is CC BY-NC-SA 4.0; no data licence was found.
     license="unknown (data); paper CC BY-NC-SA 4.0; code Apache-2.0",
     homepage=source.RODARE_RECORD_URL,

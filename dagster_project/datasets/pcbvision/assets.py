@@ -108,6 +108,20 @@ def discover_boards(location: str) -> list[str]:
     return [source.partition_key(b) for b in boards]
 
 
+def partitions_for_files(location: str, changed: list[str]) -> list[str]:
+    """Board partitions affected by changed source files; a change outside any board's files (a new archive of
+    the published record) affects every board found at the source."""
+    boards = [source.board_of_file(rel) for rel in changed]
+    if any(b is None for b in boards):
+        return discover_boards(location)
+    return sorted({source.partition_key(b) for b in boards}, key=source.board_of)
+
+
+def list_remote(location: str) -> dict[str, str]:
+    """{file name: checksum} of the published record, for the source sensor (the record API has no mtimes)."""
+    return {f.key: f.checksum or f"size:{f.size}" for f in record_files(location)}
+
+
 # ------------------------------------------------------------------------------------------ assets
 
 

@@ -171,7 +171,7 @@ def _mask_figure(boards: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]):
     fig, axes = plt.subplots(len(boards), 3, figsize=(7.5, 2.4 * len(boards)), squeeze=False)
     for row, (board, image, truth, pred) in zip(axes, boards, strict=True):
         row[0].imshow(image)
-        row[0].set_title(f"board {board}: false colour")
+        row[0].set_title(f"board {board}: quick look")
         row[1].imshow(truth, cmap=cmap, vmin=0, vmax=N_CLASSES - 1, interpolation="nearest")
         row[1].set_title("ground truth (General)")
         acc = float((truth == pred).mean())
@@ -188,9 +188,11 @@ def _mask_figure(boards: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]):
     return fig
 
 
-def _false_colour(spectra: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Three bands spread over the kept range, stretched to [0, 1], as a quick look at the board."""
-    idx = np.linspace(0, spectra.shape[1] - 1, 5).astype(int)[[3, 2, 1]]
+def _quick_look(spectra: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Approximate true colour: the kept bands nearest 640/550/460 nm on the FX10 grid (397-1004 nm, 224
+    bands, first 10 dropped by default), stretched to [0, 1]."""
+    first = 224 - spectra.shape[1]
+    idx = [min(max(round((w - 397.32) / 2.7182) - first, 0), spectra.shape[1] - 1) for w in (640, 550, 460)]
     img = spectra[:, idx].reshape(*shape, 3)
     lo, hi = np.percentile(img, 2), np.percentile(img, 98)
     return np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1)
@@ -230,7 +232,7 @@ def pcbvision_model_evaluation(
             per_board[str(board)] = segmentation_metrics(board_cm)["pixel_accuracy"]
             if len(shown) < MAX_BOARDS_SHOWN:
                 shape = (int(df["line"].max()) + 1, int(df["sample"].max()) + 1)
-                shown.append((board, _false_colour(X, shape), y.reshape(shape), pred.reshape(shape)))
+                shown.append((board, _quick_look(X, shape), y.reshape(shape), pred.reshape(shape)))
     m = segmentation_metrics(cm)
     base = segmentation_metrics(cm_base)
     per_class = {

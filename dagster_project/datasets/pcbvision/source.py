@@ -152,6 +152,19 @@ def board_of(partition: str) -> int:
 _CUBE_HDR = re.compile(r"(?:^|/)HSI/pcb(\d+)/pcb(\d+)\.hdr$")
 
 
+_BOARD_FILE = re.compile(
+    r"(?:^|/)(?:HSI/pcb(\d+)/pcb\d+(?:\.hdr)?|HSI/General_masks/(\d+)(?:\.HDR)?|HSI/Monoseg_masks/mono(\d+)(?:\.hdr)?"
+    r"|HSI/PCB_Masks/(\d+)\.jpg|RGB/(\d+)\.jpg|RGB/(?:General|Monoseg)/(\d+)\.png)$",
+    re.IGNORECASE,
+)
+
+
+def board_of_file(relpath: str) -> int | None:
+    """The board a file of the published layout belongs to, or None for anything else (archives, READMEs)."""
+    m = _BOARD_FILE.search(relpath)
+    return int(next(g for g in m.groups() if g)) if m else None
+
+
 def boards_in(relpaths: list[str]) -> list[int]:
     """Board numbers whose cube header is among `relpaths` (folder name and file name must agree)."""
     found = set()
