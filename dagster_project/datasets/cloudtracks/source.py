@@ -303,7 +303,10 @@ def _unwrap(na: np.ndarray, nb: np.ndarray) -> float:
 def clip_polygon(points: np.ndarray, width: float, height: float) -> np.ndarray:
     """Clip a polygon to the image rectangle [0, width] x [0, height] (Sutherland-Hodgman; exact for any
     polygon against a convex window). Returns an empty (0, 2) array when nothing is inside."""
-    poly = [tuple(p) for p in np.asarray(points, dtype=np.float64)]
+    pts = np.asarray(points, dtype=np.float64)
+    if len(pts) and pts.min() >= 0 and pts[:, 0].max() <= width and pts[:, 1].max() <= height:
+        return pts  # already inside: the common case, no per-vertex Python loop
+    poly = [tuple(p) for p in pts]
     for axis, bound, keep_below in ((0, 0.0, False), (0, width, True), (1, 0.0, False), (1, height, True)):
         if not poly:
             break
