@@ -7,6 +7,11 @@ ingest (`geoplant_po_occurrences`) next to a plain `polars.scan_csv(...).sink_pa
 Each measurement runs in a fresh subprocess so that its peak RSS (ru_maxrss) is its own; the RSS of the same
 process right after the imports is printed too, so the growth due to the work itself is visible. The files are
 generated with `sample.write_po_file` (same columns and value distributions as the shipped sample).
+
+Measured 2026-11-29 on the shared 2-core dev machine (other jobs running, so +-30 %), 5M rows / 402 MB:
+platform 568k rows/s, peak RSS 502 MB (229 MB of it is the imports); polars sink 999k rows/s, 561 MB.
+Ratio platform / polars: throughput x0.57, peak RSS x0.89. The platform also checks every row (extent,
+species id space, ids) and writes one zstd parquet file per year.
 """
 
 import argparse

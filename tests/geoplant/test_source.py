@@ -264,3 +264,27 @@ def test_pa_suite_flags_duplicate_pairs_and_out_of_range_rows_with_file_and_line
     assert lat.examples == [{"lat": 80.0, "source_file": "pa.csv", "source_row": 20}]
     rows = {e["source_row"] for e in failed["ExpectCompoundColumnsToBeUnique(['surveyId'"].examples}
     assert rows == {10, 99_999}
+
+
+def test_remote_urls_and_kaggle_credentials():
+    from dagster_project.datasets.geoplant.assets import _kaggle_headers, _remote_plan
+    from dagster_project.resources import SourceCredentials
+
+    url = source.seafile_url(source.PO_FILES[0])
+    assert url == (
+        "https://lab.plantnet.org/seafile/d/bdb829337aa44a9489f6/files/"
+        "?p=/PresenceOnlyOccurrences/GLC24_PO_metadata_train.csv&dl=1"
+    )
+    env = source.seafile_url(source.env_relpath("train", "bioclimatic"))
+    assert "p=/EnvironmentalRasters/Climate/Average%201981-2010/GLC24-PA-train-bioclimatic.csv" in env
+    assert source.kaggle_url(source.PA_TEST_FILE).endswith(
+        "/competitions/data/download/geolifeclef-2024/GLC24_PA_metadata_test.csv"
+    )
+    with pytest.raises(ValueError, match="KAGGLE_USERNAME and KAGGLE_KEY"):
+        _remote_plan("kaggle", SourceCredentials())
+    base, url_for, headers = _remote_plan("kaggle", SourceCredentials(kaggle_username="u", kaggle_key="k"))
+    assert headers == _kaggle_headers(SourceCredentials(kaggle_username="u", kaggle_key="k"))
+    assert headers["Authorization"] == "Basic dTpr" and url_for(source.PA_TRAIN_FILE).startswith(base)
+    share = "https://example.org/seafile/d/abc"
+    _, url_for, headers = _remote_plan(share, SourceCredentials())
+    assert url_for(source.PA_TRAIN_FILE).startswith(f"{share}/files/?p=/PresenceAbsenceSurveys/") and not headers

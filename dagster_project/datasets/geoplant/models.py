@@ -201,13 +201,14 @@ def geoplant_knn_model(
 # --- evaluation ----------------------------------------------------------------------------------------------
 
 
-def _map_plot(lake: Lake, holdout: pl.DataFrame, f1: np.ndarray, title: str) -> dict:
+def _map_plot(lake: Lake, train: pl.DataFrame, holdout: pl.DataFrame, f1: np.ndarray, title: str) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 5))
+    ax.scatter(train["lon"], train["lat"], c="lightgrey", s=6, label="training surveys")
     sc = ax.scatter(
         holdout["lon"], holdout["lat"], c=f1, cmap="viridis", vmin=0, vmax=1, s=18, edgecolors="k", lw=0.2
     )
@@ -215,6 +216,7 @@ def _map_plot(lake: Lake, holdout: pl.DataFrame, f1: np.ndarray, title: str) -> 
     ax.set_xlabel("longitude")
     ax.set_ylabel("latitude")
     ax.set_title(title, fontsize=9)
+    ax.legend(loc="upper left", fontsize=8)
     return save_figure(lake, "reports/geoplant/holdout_f1_map.png", fig, "holdout_f1_map")
 
 
@@ -289,6 +291,7 @@ def geoplant_model_evaluation(
     ]
     plots = _map_plot(
         lake,
+        data.filter(pl.col("subset") == "train"),
         holdout,
         per_survey["knn"],
         f"GeoPlant kNN, held-out 10 km blocks (sample data): F1s@25 = {metrics['knn_f1_at_25']:.3f}",
