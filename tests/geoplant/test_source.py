@@ -287,4 +287,6 @@ def test_remote_urls_and_kaggle_credentials():
     assert headers["Authorization"] == "Basic dTpr" and url_for(source.PA_TRAIN_FILE).startswith(base)
     share = "https://example.org/seafile/d/abc"
     _, url_for, headers = _remote_plan(share, SourceCredentials())
-    assert url_for(source.PA_TRAIN_FILE).startswith(f"{share}/files/?p=/PresenceAbsenceSurveys/") and not headers
+    assert (
+        url_for(source.PA_TRAIN_FILE).startswith(f"{share}/files/?p=/PresenceAbsenceSurveys/") and not headers
+    )
