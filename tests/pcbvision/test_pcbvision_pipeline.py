@@ -51,6 +51,9 @@ def assert_pipeline_ok(m) -> float:
         if "pcbvision" in e.asset_key.to_user_string() and "_valid" not in e.check_name
     ]
     assert len(dbt_checks) > 40 and all(e.passed for e in dbt_checks)
+    (clf,) = m.materializations("pcbvision_pixel_classifier")
+    assert clf.metadata["validation_boards"].value == [18]  # the official validation board in the sample
+    assert 0.3 < clf.metadata["validation_mean_iou"].value <= 1
     (ev,) = m.materializations("pcbvision_model_evaluation")
     md = ev.metadata
     miou, kappa = md["headline_metric"].value, md["kappa"].value

@@ -2,6 +2,7 @@
 trained on the class-balanced pixel sample of the training boards, and its evaluation on the official HSI test
 boards: per-class precision/recall/F1/IoU, pixel accuracy and Cohen's kappa, with predicted masks as images."""
 
+from dataclasses import dataclass
 from typing import Literal
 
 import dagster as dg
@@ -76,15 +77,15 @@ def spectra_matrix(df: pl.DataFrame) -> np.ndarray:
     name="pcbvision_pixel_classifier",
     group_name=GROUP,
     kinds={"scikitlearn"},
-    deps=[dg.AssetKey("pcbvision_training_set")],
+    deps=[dg.AssetKey("pcbvision_training_set"), dg.AssetKey("pcbvision_board_stats")],
 )
 def pcbvision_pixel_classifier(
-    context: dg.AssetExecutionContext, config: PixelClassifierConfig, warehouse: Warehouse
+    context: dg.AssetExecutionContext, config: PixelClassifierConfig, warehouse: Warehouse, lake: Lake
 ):
     """A scikit-learn pipeline classifying each hyperspectral pixel as others / IC / capacitor / connectors from
     its preprocessed spectrum alone (standardise → PCA → logistic regression, or LightGBM), fitted on the
     class-balanced pixel sample of the official training boards (`pcbvision_training_set`), with the mart's
-    class weights as sample weights."""
+    class weights as sample weights. Scores on the official validation boards are in the metadata."""
     df = warehouse.read_table("pcbvision_training_set")
     if df.is_empty():
         raise ValueError("pcbvision_training_set is empty: no training board was materialised")
@@ -96,8 +97,16 @@ def pcbvision_pixel_classifier(
         model.fit(X, y, clf__sample_weight=weights)
     train_acc = float((model.predict(X) == y).mean())
     explained = float(model.named_steps["pca"].explained_variance_ratio_.sum())
+    val_boards = boards_of_split(warehouse, "val")
+    val = segmentation_metrics(score_boards(model, lake, val_boards).confusion) if val_boards else None
     context.add_output_metadata(
         {
+            "validation_boards": dg.MetadataValue.json(val_boards),
+            **(
+                {"validation_pixel_accuracy": val["pixel_accuracy"], "validation_mean_iou": val["mean_iou"]}
+                if val
+                else {}
+            ),
             "train_pixels": len(y),
             "train_boards": dg.MetadataValue.json(sorted(df["board"].unique().to_list())),
             "train_pixels_per_class": dg.MetadataValue.json(
@@ -198,6 +207,40 @@ def _quick_look(spectra: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1)
 
 
+def boards_of_split(warehouse: Warehouse, split: str) -> list[int]:
+    """Materialised boards of one of the authors' HSI splits, from the board statistics mart."""
+    sql = f"select board from pcbvision_board_stats where hsi_split = '{split}' order by board"
+    return warehouse.query(sql)["board"].to_list()
+
+
+@dataclass
+class BoardScores:
+    confusion: np.ndarray
+    baseline: np.ndarray
+    per_board_accuracy: dict[str, float]
+    shown: list
+
+
+def score_boards(model, lake: Lake, boards: list[int], *, keep_masks: int = 0) -> BoardScores:
+    """Predict every pixel of each board (one board in memory at a time) and sum the confusion matrices; the
+    baseline predicts 'others', the majority class of every board."""
+    cm = np.zeros((N_CLASSES, N_CLASSES), np.int64)
+    cm_base = np.zeros_like(cm)
+    per_board, shown = {}, []
+    for board in boards:
+        df = lake.read_parquet(f"tables/pcbvision_board_pixels/{partition_key(board)}/data.parquet")
+        X, y = spectra_matrix(df), df["label"].to_numpy().astype(np.int64)
+        pred = model.predict(X).astype(np.int64)
+        board_cm = confusion_matrix(y, pred)
+        cm += board_cm
+        cm_base += confusion_matrix(y, np.zeros_like(y))
+        per_board[str(board)] = segmentation_metrics(board_cm)["pixel_accuracy"]
+        if len(shown) < keep_masks:
+            shape = (int(df["line"].max()) + 1, int(df["sample"].max()) + 1)
+            shown.append((board, _quick_look(X, shape), y.reshape(shape), pred.reshape(shape)))
+    return BoardScores(cm, cm_base, per_board, shown)
+
+
 @dg.asset(
     name="pcbvision_model_evaluation",
     group_name=GROUP,
@@ -211,30 +254,14 @@ def pcbvision_model_evaluation(
     scored against the General masks: per-class precision, recall, F1 and IoU, pixel accuracy, mean IoU and
     Cohen's kappa (one number), a majority-class baseline, predicted masks beside the ground truth, and the
     authors' UNet numbers (paper, full data) beside ours (this run, sample data)."""
-    model = pcbvision_pixel_classifier
-    boards = warehouse.query(
-        "select board from pcbvision_board_stats where hsi_split = 'test' order by board"
-    )["board"].to_list()
+    boards = boards_of_split(warehouse, "test")
     if not boards:
         raise ValueError("no official HSI test board has been materialised (pcbvision_board_stats)")
-    majority = 0  # "others" covers most of every board
-    cm = np.zeros((N_CLASSES, N_CLASSES), np.int64)
-    cm_base = np.zeros_like(cm)
-    shown, per_board = [], {}
     with measure_footprint(context, task="evaluation"):
-        for board in boards:
-            df = lake.read_parquet(f"tables/pcbvision_board_pixels/{partition_key(board)}/data.parquet")
-            X, y = spectra_matrix(df), df["label"].to_numpy().astype(np.int64)
-            pred = model.predict(X).astype(np.int64)
-            board_cm = confusion_matrix(y, pred)
-            cm += board_cm
-            cm_base += confusion_matrix(y, np.full_like(y, majority))
-            per_board[str(board)] = segmentation_metrics(board_cm)["pixel_accuracy"]
-            if len(shown) < MAX_BOARDS_SHOWN:
-                shape = (int(df["line"].max()) + 1, int(df["sample"].max()) + 1)
-                shown.append((board, _quick_look(X, shape), y.reshape(shape), pred.reshape(shape)))
+        scores = score_boards(pcbvision_pixel_classifier, lake, boards, keep_masks=MAX_BOARDS_SHOWN)
+    cm, per_board = scores.confusion, scores.per_board_accuracy
     m = segmentation_metrics(cm)
-    base = segmentation_metrics(cm_base)
+    base = segmentation_metrics(scores.baseline)
     per_class = {
         f"{metric}_{CLASSES[c].lower()}": float(m[metric][c])
         for metric in ("precision", "recall", "f1", "iou")
@@ -262,7 +289,9 @@ def pcbvision_model_evaluation(
     cm_md += "\n".join(
         f"| {CLASSES[i]} | " + " | ".join(str(int(v)) for v in cm[i]) + " |" for i in range(N_CLASSES)
     )
-    plots = save_figure(lake, "reports/pcbvision/predicted_masks.png", _mask_figure(shown), "predicted_masks")
+    plots = save_figure(
+        lake, "reports/pcbvision/predicted_masks.png", _mask_figure(scores.shown), "predicted_masks"
+    )
     context.add_output_metadata(
         {
             **{k: dg.MetadataValue.float(float(v)) for k, v in {**scalars, **per_class}.items()},
