@@ -126,7 +126,8 @@ def _baseline_metadata(model: TopKBaseline) -> dict:
 def geoplant_top25_global(context: dg.AssetExecutionContext, warehouse: Warehouse) -> TopKBaseline:
     """Naive baseline: the 25 species present in the most training surveys, predicted for every survey
     (organisers' "top-25 PA": F1s 0.117 on the full data)."""
-    model = _baseline(warehouse, "global", None, "top-25 global")
+    with measure_footprint(context, task="training"):
+        model = _baseline(warehouse, "global", None, "top-25 global")
     context.add_output_metadata(_baseline_metadata(model))
     return model
 
@@ -135,7 +136,8 @@ def geoplant_top25_global(context: dg.AssetExecutionContext, warehouse: Warehous
 def geoplant_top25_country(context: dg.AssetExecutionContext, warehouse: Warehouse) -> TopKBaseline:
     """Naive baseline: the 25 most frequent training species of the survey's country (F1s 0.161 on the full
     data)."""
-    model = _baseline(warehouse, "country", "country", "top-25 per country")
+    with measure_footprint(context, task="training"):
+        model = _baseline(warehouse, "country", "country", "top-25 per country")
     context.add_output_metadata(_baseline_metadata(model))
     return model
 
@@ -146,7 +148,8 @@ def geoplant_top25_country(context: dg.AssetExecutionContext, warehouse: Warehou
 def geoplant_top25_district_region(context: dg.AssetExecutionContext, warehouse: Warehouse) -> TopKBaseline:
     """Naive baseline: the 25 most frequent training species of the survey's district + biogeographic region
     (the organisers' best naive approach, F1s 0.205 on the full data)."""
-    model = _baseline(warehouse, "district_region", "district_region", "top-25 per district + region")
+    with measure_footprint(context, task="training"):
+        model = _baseline(warehouse, "district_region", "district_region", "top-25 per district + region")
     context.add_output_metadata(_baseline_metadata(model))
     return model
 
