@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 
 from dagster_project.datasets.cloudtracks import pixels
+from dagster_project.datasets.cloudtracks.assets import list_remote
 from dagster_project.settings import SAMPLES_DIR
 
 SAMPLE = SAMPLES_DIR / "cloudtracks"
 DS = "cloudtracks"
+pytestmark = pytest.mark.slow
 
 
 def _assert_pipeline_ok(m) -> dict:
@@ -228,6 +230,8 @@ def test_zenodo_record_download_resumes_and_unpacks(
     row = manifest.filter(manifest["relpath"] == "_archives/CloudTracks.zip").row(0, named=True)
     assert row["source_url"].endswith("/files/CloudTracks.zip")
     assert row["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
+    # the source sensor's fingerprints for this HTTP source come from the same record
+    assert list_remote(url) == {"_archives/CloudTracks.zip": hashlib.md5(archive.read_bytes()).hexdigest()}
     assert lake_local.read_bytes(f"raw/{DS}/_archives/CloudTracks.zip") == archive.read_bytes()
     assert lake_local.read_bytes(f"raw/{DS}/CloudTracks/test.csv") == (SAMPLE / "test.csv").read_bytes()
 

@@ -18,6 +18,7 @@ DATASET = Dataset(
             models.cloudtracks_model_evaluation,
         ]
     ),
+    list_remote=assets.list_remote,
     license="not stated on the Zenodo record (check before redistribution)",
     homepage="https://zenodo.org/records/10042922",
 )

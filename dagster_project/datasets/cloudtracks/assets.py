@@ -62,6 +62,11 @@ def record_files(location: str, headers: dict[str, str] | None = None) -> list[s
     return files
 
 
+def list_remote(location: str) -> dict[str, str]:
+    """{raw relpath: md5} of the Zenodo record's files (the source sensor's fingerprints for an HTTP source)."""
+    return {f"{ARCHIVES}/{f.key}": f.md5 or str(f.size) for f in record_files(location)}
+
+
 def ingest_record(lake: Lake, location: str, *, headers=None, log_fn=print) -> pl.DataFrame:
     """Download the record's files into `raw/cloudtracks/_archives/` (resumable; Zenodo's md5 verified before
     anything reaches the raw area; sha256 in the manifest), then unpack the archives and copy the layout into
