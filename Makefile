@@ -44,3 +44,19 @@ bench: setup
 
 clean:
 	rm -rf data .dagster_home dbt/target dbt/logs
+
+# Cluster profile (README "Running on a cluster"): Redis + CDP_WORKERS Celery workers + webserver/daemon on
+# 127.0.0.1, stopped by PID. `cluster-deps` installs Debian's redis-server if it is missing (also needed by
+# the tests marked `cluster`).
+.PHONY: cluster-deps cluster-up cluster-down cluster-status
+cluster-deps:
+	deploy/cluster/install-redis.sh
+
+cluster-up: setup cluster-deps
+	deploy/cluster/cluster.sh up
+
+cluster-down:
+	deploy/cluster/cluster.sh down
+
+cluster-status:
+	deploy/cluster/cluster.sh status

@@ -10,6 +10,7 @@ same data root (`CDP_DATA_ROOT=s3://...`), the same Dagster instance storage and
 | `CDP_CELERY_BROKER` | `redis://127.0.0.1:6379/0` | Celery broker (Redis) |
 | `CDP_CELERY_BACKEND` | `redis://127.0.0.1:6379/1` | Celery result backend (Redis) |
 | `CDP_CELERY_VISIBILITY_TIMEOUT_S` | `7200` | seconds before Redis re-delivers an unacknowledged step whose worker vanished; must exceed the longest step |
+| `CDP_CLUSTER_CONCURRENT_RUNS` | `4` | per-partition runs that `python -m dagster_project run` orchestrates at once (their steps fan out over the workers) |
 
 Why these Celery settings (measured, see /work/shared/research/scaleout.md §A): with Celery's defaults a task is
 acknowledged when a worker *receives* it, so a worker killed mid-step loses the step and the Dagster run waits
@@ -22,8 +23,13 @@ app from `celery_app_args()` below: the orchestrator and the workers read the sa
 """
 
 import functools
+import json
+import multiprocessing
 import os
-from collections.abc import Mapping
+import traceback
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from multiprocessing import connection as mp_connection
 from typing import Any
 
 import dagster as dg
@@ -109,11 +115,16 @@ def celery_app_args() -> dict[str, Any]:
     ).app_args()
 
 
-@functools.cache
 def cluster_definitions() -> dg.Definitions:
     """The platform's definitions with the Celery executor, whatever `CDP_PROFILE` said when
     `dagster_project.definitions` was imported. Code pointer of the cluster runner's runs (orchestrator and
     workers both load it), so a process that imported the embedded definitions earlier still runs on Celery."""
+    return _definitions_with_executor(json.dumps(executor_config(), sort_keys=True))
+
+
+@functools.cache
+def _definitions_with_executor(_executor_config_key: str) -> dg.Definitions:
+    # Cached per executor configuration: building the repository for every step would cost seconds.
     from dagster_project.definitions import defs
 
     return dg.Definitions(
@@ -183,10 +194,96 @@ def materialize(
     run_tags = dict(tags or {})
     if partition_key is not None:
         run_tags["dagster/partition"] = partition_key
-    return dg.execute_job(
-        reconstructable_asset_job(module, fn_name),
-        instance,
-        tags=run_tags,
-        asset_selection=list(keys),
-        raise_on_error=False,
-    )
+    with warnings.catch_warnings():
+        # dagster-celery re-registers its task on every submission and celery warns each time; harmless.
+        warnings.filterwarnings("ignore", message=r"(?s).*Task name 'execute_plan' is already registered")
+        return dg.execute_job(
+            reconstructable_asset_job(module, fn_name),
+            instance,
+            tags=run_tags,
+            asset_selection=list(keys),
+            raise_on_error=False,
+        )
+
+
+def concurrent_runs() -> int:
+    return max(1, int(os.environ.get("CDP_CLUSTER_CONCURRENT_RUNS") or 4))
+
+
+class StoredRunResult:
+    """The outcome of a run executed in another process, read back from the instance: the same accessors as
+    dagster's `ExecuteJobResult` that callers use (`success`, `run_id`, `dagster_run`, `all_events`,
+    `get_asset_materialization_events()`, `get_asset_check_evaluations()`)."""
+
+    def __init__(self, instance: dg.DagsterInstance, run_id: str) -> None:
+        self.run_id = run_id
+        self.dagster_run = instance.get_run_by_id(run_id)
+        self.all_events = [r.dagster_event for r in instance.all_logs(run_id) if r.is_dagster_event]
+
+    @property
+    def success(self) -> bool:
+        return self.dagster_run.is_success
+
+    def get_asset_materialization_events(self) -> list:
+        return [e for e in self.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
+
+    def get_asset_check_evaluations(self) -> list:
+        return [
+            e.asset_check_evaluation_data
+            for e in self.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        ]
+
+
+def _run_in_child(fn: Callable, item, conn) -> None:
+    try:
+        conn.send(("ok", fn(item).run_id))
+    except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
+        conn.send(("error", traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+def map_runs(fn: Callable, items: Iterable, instance: dg.DagsterInstance) -> Iterator:
+    """`map(fn, items)` in order, where each `fn(item)` executes one run and returns its result.
+
+    Under the cluster profile up to `concurrent_runs()` calls run at once, each in a forked process that only
+    orchestrates (submits steps, waits for results) while the Celery workers do the work: a partitioned stage fans
+    out over every worker. Processes, not threads: dagster reconfigures `logging` when a run starts, which
+    deadlocks concurrent runs in one process. The results are read back from the shared instance. Embedded: one
+    call after another, in this process, as before."""
+    items = list(items)
+    if not is_cluster() or len(items) < 2:
+        yield from map(fn, items)
+        return
+    ctx = multiprocessing.get_context("fork")  # fork: the definitions are already imported here
+    pending = list(enumerate(items))
+    running: dict[int, tuple] = {}
+    done: dict[int, StoredRunResult] = {}
+    next_index = 0
+    while next_index < len(items):
+        while pending and len(running) < concurrent_runs():
+            index, item = pending.pop(0)
+            recv, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_run_in_child, args=(fn, item, send), name=f"cdp-run-{index}")
+            proc.start()
+            send.close()
+            running[index] = (proc, recv)
+        ready = mp_connection.wait([recv for _, recv in running.values()])
+        for index, (proc, recv) in list(running.items()):
+            if recv not in ready:
+                continue
+            try:
+                status, value = recv.recv()
+            except EOFError:
+                status, value = "error", "the process orchestrating the run died without a result"
+            proc.join()
+            del running[index]
+            if status != "ok":
+                for other, _ in running.values():  # no orphans: stop the other orchestrators by PID
+                    other.terminate()
+                raise RuntimeError(f"run for {items[index]!r} could not be executed:\n{value}")
+            done[index] = StoredRunResult(instance, value)
+        while next_index in done:
+            yield done.pop(next_index)
+            next_index += 1

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from dagster_project import settings
+from dagster_project import cluster, settings
 
 log = logging.getLogger(__name__)
 
@@ -103,24 +103,32 @@ def materialize_everything(
     plan, pdefs = plan_stages(defs, groups)
     graph = defs.resolve_asset_graph()
     all_assets = list(defs.assets or [])
+    if resources and cluster.is_cluster():
+        raise ValueError("CDP_PROFILE=cluster: resources come from each worker's environment (CDP_DATA_ROOT)")
     resources = {**dict(defs.resources or {}), **(resources or {})}
     summary: dict[str, AssetSummary] = {}
     failures: list[str] = []
     results: list = []
 
-    def run(keys: list[dg.AssetKey], label: str, partition_key: str | None = None) -> None:
-        if not keys:
-            return
+    def execute(keys: list[dg.AssetKey], label: str, partition_key: str | None = None):
         print(f"==> materialising {label} ({len(keys)} assets)", flush=True)
-        result = dg.materialize(
+        tags = {"cdp/launched_by": "python -m dagster_project run"}
+        if cluster.is_cluster():  # steps run on the Celery workers, with resources from their environment
+            return cluster.materialize(keys, instance, partition_key=partition_key, tags=tags)
+        return dg.materialize(
             all_assets,
             selection=dg.AssetSelection.assets(*keys),
             instance=instance,
             resources=resources,
             partition_key=partition_key,
             raise_on_error=False,
-            tags={"cdp/launched_by": "python -m dagster_project run"},
+            tags=tags,
         )
+
+    def run(keys: list[dg.AssetKey], label: str, partition_key: str | None = None, result=None) -> None:
+        if not keys:
+            return
+        result = result if result is not None else execute(keys, label, partition_key)
         results.append(result)
         for ev in result.get_asset_materialization_events():
             key = ev.asset_key.to_user_string()
@@ -155,8 +163,12 @@ def materialize_everything(
     for name, keys in plan.partitioned.items():
         pdef = pdefs[name]
         pkeys = pdef.get_partition_keys(dynamic_partitions_store=instance)
-        for pk in pkeys:
-            run(keys, f"{name} partition {pk}", partition_key=pk)
+        # One run per partition; under the cluster profile they run concurrently, fanning out over the workers.
+        executed = cluster.map_runs(
+            lambda pk, k=keys, n=name: execute(k, f"{n} partition {pk}", pk), pkeys, instance
+        )
+        for pk, result in zip(pkeys, executed, strict=True):
+            run(keys, f"{name} partition {pk}", partition_key=pk, result=result)
     run(plan.after, "transforms, models and evaluations")
     order = {
         k.to_user_string(): i

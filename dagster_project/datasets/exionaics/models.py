@@ -5,6 +5,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from dagster_project.cluster import resource_hints
 from dagster_project.footprint import measure_footprint
 from dagster_project.metadata import paper_vs_ours, save_figure
 from dagster_project.storage import Lake
@@ -32,6 +33,7 @@ class NaicsClassifierConfig(dg.Config):
     group_name=GROUP,
     kinds={"scikitlearn"},
     deps=[dg.AssetKey("exionaics_training_set")],
+    op_tags=resource_hints(cpu="1", memory="2Gi"),  # Kubernetes requests/limits under dagster-k8s
 )
 def exionaics_naics_classifier(
     context: dg.AssetExecutionContext, config: NaicsClassifierConfig, warehouse: Warehouse
