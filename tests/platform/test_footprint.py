@@ -36,6 +36,28 @@ def _assert_consistent(fp, intensity: float) -> None:
     assert fp.water_l == pytest.approx(fp.energy_kwh * water_per_kwh, rel=1e-9)
 
 
+def test_every_model_and_evaluation_asset_measures_its_footprint():
+    """Datasets landing later are held to it too: every model and evaluation asset (as the model cards find them)
+    calls `measure_footprint` in its body."""
+    import inspect
+
+    from dagster_project.datasets import load_datasets
+    from dagster_project.model_cards import find_model_pairs
+
+    missing, checked = [], 0
+    for ds in load_datasets():
+        assets = list(ds.defs.assets or [])
+        wanted = {k for p in find_model_pairs(assets) for k in (p.model, p.evaluation)}
+        for a in assets:
+            for key in set(a.keys) & wanted:
+                checked += 1
+                if "measure_footprint(" not in inspect.getsource(a.op.compute_fn.decorated_fn):
+                    missing.append(key.to_user_string())
+    assert checked and not missing, (
+        f"wrap the fit/predict of {missing} in measure_footprint(context, task=...)"
+    )
+
+
 def test_real_fit_gives_plausible_self_consistent_figures(tmp_path, monkeypatch, footprint_defaults):
     monkeypatch.setenv("CDP_DATA_ROOT", str(tmp_path / "lake"))
     with measure_footprint(None, task="training") as fp:
