@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup run test lint ui docs bench clean samples dbt-parse
+.PHONY: setup run test test-deps lint ui docs bench clean samples dbt-parse
 
 setup: $(VENV)/.installed
 
@@ -23,7 +23,11 @@ dbt-parse: setup
 run: setup
 	$(PY) -m dagster_project run
 
-test: setup
+# System packages the tests use (Debian chromium for the dbt docs check, redis-server for the cluster test).
+test-deps:
+	bash scripts/install-system-deps.sh
+
+test: setup test-deps
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q
 
 lint: setup
@@ -35,6 +39,10 @@ ui: setup
 	$(PY) -m dagster_project prepare
 	mkdir -p $(DAGSTER_HOME) && cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+# dbt docs site on http://127.0.0.1:8080
+docs: setup
+	$(PY) -m dagster_project docs
 
 samples: setup
 	$(PY) -m dagster_project samples

@@ -38,7 +38,10 @@ def dbt_executable() -> str:
 
 
 def dbt_vars(lake: Lake, warehouse_path: str | None = None) -> dict[str, str]:
-    return {"data_root": lake.url(), "warehouse_path": warehouse_path or settings.warehouse_path()}
+    path = warehouse_path or settings.warehouse_path()
+    # DuckDB cannot create a file in a missing folder, and dbt-duckdb would retry that for minutes.
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return {"data_root": lake.url(), "warehouse_path": path}
 
 
 def dbt_target(lake: Lake) -> str:
@@ -138,12 +141,21 @@ def generate_docs(lake: Lake, warehouse_path: str, log=print) -> dict[str, int]:
             str(dbt_project.profiles_dir),
             "--target-path",
             target,
+            "--log-path",  # dbt/logs/dbt.log is shared with every other dbt process: keep ours apart
+            target,
             "--vars",
             json.dumps(dbt_vars(lake, warehouse_path)),
             "--target",
             dbt_target(lake),
         ]
-        proc = subprocess.run(cmd, cwd=dbt_project.project_dir, capture_output=True, text=True)
+        proc = subprocess.run(
+            cmd,
+            cwd=dbt_project.project_dir,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=900,
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"dbt docs generate failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
         sizes = {}
