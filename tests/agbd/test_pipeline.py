@@ -25,6 +25,15 @@ def _evaluations(m, name: str) -> list:
     return [e for e in m.evaluations() if e.check_name == name]
 
 
+def _checks_by_partition(m, name: str) -> dict:
+    return {
+        r.dagster_run.tags.get("dagster/partition"): ev
+        for r in m.report.results
+        for ev in r.get_asset_check_evaluations()
+        if ev.check_name == name
+    }
+
+
 def _assert_pipeline_ok(m) -> float:
     assert m.success, m.report.failures
     assert [e.passed for e in _evaluations(m, "agbd_split_coverage")] == [True]
@@ -60,8 +69,27 @@ def _assert_pipeline_ok(m) -> float:
     return rmse
 
 
-def test_end_to_end_hdf5_local_then_rerun_is_idempotent(materialize_dataset, lake_local):
-    m = materialize_dataset("agbd", lake_local, source=str(SAMPLE))
+def _copy(tmp_path: Path) -> Path:
+    dest = tmp_path / "agbd_src"
+    shutil.copytree(SAMPLE, dest, ignore=shutil.ignore_patterns("hf", "README.md"))
+    return dest
+
+
+def _ablation_rmse(warehouse_path: str) -> dict[str, float]:
+    with duckdb.connect(warehouse_path, read_only=True) as con:
+        df = con.execute("select * from agbd_training_set").pl()
+    train, test = df.filter(pl.col("split") == "train"), df.filter(pl.col("split") == "test")
+    rmse = {}
+    for fs in ("S2", "S2ALOS", "all"):
+        model, features = models.fit_gbdt(train, models.BiomassModelConfig(feature_set=fs))
+        pred = model.predict(models.feature_matrix(test, features))
+        rmse[fs] = models.regression_metrics(test["agbd"].to_numpy(), pred)["rmse"]
+    return rmse
+
+
+def test_end_to_end_hdf5_local_rerun_and_a_broken_tile_later(materialize_dataset, lake_local, tmp_path):
+    src = _copy(tmp_path)
+    m = materialize_dataset("agbd", lake_local, source=str(src))
     rmse = _assert_pipeline_ok(m)
     assert sorted(m.instance.get_dynamic_partitions("agbd_tiles")) == TILES
     for name in ("data_subset-2019-v4_0-20.h5", source.SPLITS_FILE):
@@ -69,12 +97,32 @@ def test_end_to_end_hdf5_local_then_rerun_is_idempotent(materialize_dataset, lak
     assert not lake_local.exists("raw/agbd/hf")  # only the detected release is ingested
     patches = lake_local.read_parquet("tables/agbd_patches/10SDH/data.parquet")
     assert patches.schema == pl.Schema(source.PATCH_SCHEMA) and patches.height == 36
+    # the paper's ablation order: canopy height (`all`) and ALOS help over Sentinel-2 alone
+    ablation = _ablation_rmse(m.warehouse_path)
+    assert ablation["all"] < ablation["S2"] and ablation["S2ALOS"] < ablation["S2"], ablation
+
+    # rerun: nothing copied again, same tables, same numbers
     manifest = lake_local.read_parquet("raw/agbd/_manifest.parquet")
     footprints = lake_local.read_parquet("tables/agbd_footprints/30NXN/data.parquet")
-    m2 = materialize_dataset("agbd", lake_local, source=str(SAMPLE))
+    m2 = materialize_dataset("agbd", lake_local, source=str(src))
     assert _assert_pipeline_ok(m2) == rmse
     assert lake_local.read_parquet("raw/agbd/_manifest.parquet").equals(manifest)
     assert lake_local.read_parquet("tables/agbd_footprints/30NXN/data.parquet").equals(footprints)
+
+    # a tile group loses a dataset at the source: that tile's step fails naming file, tile and rule; the
+    # previous good tables and raw copy are kept
+    good = lake_local.read_bytes("tables/agbd_patches/37MBN/data.parquet")
+    with h5py.File(src / "data_subset-2019-v4_0-20.h5", "r+") as f:
+        del f["37MBN/CH/std"]
+    m3 = materialize_dataset("agbd", lake_local, source=str(src))
+    assert not m3.success
+    errors = " ".join(v for k, v in m3.step_failures().items() if k == "agbd_patches")
+    assert "data_subset-2019-v4_0-20.h5" in errors and "tile 37MBN" in errors
+    assert "rule 'tile group has every dataset'" in errors and "CH/std" in errors
+    assert lake_local.read_bytes("tables/agbd_patches/37MBN/data.parquet") == good
+    history = lake_local.glob("raw/agbd/_history/*/data_subset-2019-v4_0-20.h5")
+    assert len(history) == 1
+    assert lake_local.fs.cat_file(history[0]) == (SAMPLE / "data_subset-2019-v4_0-20.h5").read_bytes()
 
 
 def test_end_to_end_hf_parquet_on_s3(materialize_dataset, lake_s3):
@@ -88,28 +136,7 @@ def test_end_to_end_hf_parquet_on_s3(materialize_dataset, lake_s3):
     assert lake_s3.read_bytes(f"raw/agbd/{shard}") == (SAMPLE / "hf" / shard).read_bytes()
 
 
-def test_feature_set_ablation_orders_like_the_paper(materialize_dataset, lake_local):
-    """`all` (with canopy height) beats `S2ALOS`, which beats `S2` alone, on the sample's test tiles."""
-    m = materialize_dataset("agbd", lake_local, source=str(SAMPLE))
-    assert m.success
-    with duckdb.connect(m.warehouse_path, read_only=True) as con:
-        df = con.execute("select * from agbd_training_set").pl()
-    train, test = df.filter(pl.col("split") == "train"), df.filter(pl.col("split") == "test")
-    rmse = {}
-    for fs in ("S2", "S2ALOS", "all"):
-        model, features = models.fit_gbdt(train, models.BiomassModelConfig(feature_set=fs))
-        pred = model.predict(models.feature_matrix(test, features))
-        rmse[fs] = models.regression_metrics(test["agbd"].to_numpy(), pred)["rmse"]
-    assert rmse["all"] < rmse["S2"] and rmse["S2ALOS"] < rmse["S2"], rmse
-
-
 # --- bad input: each fails its step or check naming file, tile and rule; nothing ingested before is lost -------
-
-
-def _copy(tmp_path: Path) -> Path:
-    dest = tmp_path / "agbd_src"
-    shutil.copytree(SAMPLE, dest, ignore=shutil.ignore_patterns("hf", "README.md"))
-    return dest
 
 
 def test_bad_band_order_and_negative_biomass_fail_the_blocking_check(
@@ -137,27 +164,6 @@ def test_bad_band_order_and_negative_biomass_fail_the_blocking_check(
     assert lake_local.read_bytes("raw/agbd/data_subset-2020-v4_1-20.h5") == received
 
 
-def test_missing_dataset_fails_the_tile_step_and_keeps_earlier_data(
-    materialize_dataset, lake_local, tmp_path
-):
-    src = _copy(tmp_path)
-    m = materialize_dataset("agbd", lake_local, source=str(src))
-    assert m.success
-    good = lake_local.read_bytes("tables/agbd_patches/37MBN/data.parquet")
-    with h5py.File(src / "data_subset-2019-v4_0-20.h5", "r+") as f:
-        del f["37MBN/CH/std"]
-    m2 = materialize_dataset("agbd", lake_local, source=str(src))
-    assert not m2.success
-    errors = " ".join(m2.step_failures().values())
-    assert "data_subset-2019-v4_0-20.h5" in errors and "tile 37MBN" in errors
-    assert "rule 'tile group has every dataset'" in errors and "CH/std" in errors
-    # the previous good copy of the tile and of the raw file survive in the lake
-    assert lake_local.read_bytes("tables/agbd_patches/37MBN/data.parquet") == good
-    history = lake_local.glob("raw/agbd/_history/*/data_subset-2019-v4_0-20.h5")
-    assert len(history) == 1
-    assert lake_local.fs.cat_file(history[0]) == (SAMPLE / "data_subset-2019-v4_0-20.h5").read_bytes()
-
-
 def test_truncated_hdf5_fails_naming_file_and_rule(materialize_dataset, lake_local, tmp_path):
     src = _copy(tmp_path)
     path = src / "data_subset-2020-v4_0-20.h5"
@@ -181,7 +187,11 @@ def test_tile_missing_from_the_split_fails_split_coverage(materialize_dataset, l
     failures = check.metadata["failures"].value
     assert "split assignment covers every tile exactly once" in failures
     assert "tile=10SDH" in failures and "tile=45RTL" in failures
-    assert not m.materializations("agbd_patches")
+    # the two tiles without exactly one split fail their own blocking check too; the others pass
+    patch_checks = _checks_by_partition(m, "agbd_patches_valid")
+    assert {t for t, e in patch_checks.items() if not e.passed} == {"10SDH", "45RTL"}
+    assert "ExpectColumnValuesToNotBeNull(split)" in patch_checks["45RTL"].metadata["failures"].value
+    assert not m.materializations("agbd_biomass_model")
 
 
 def test_parquet_shard_with_another_schema_fails_naming_the_shard(materialize_dataset, lake_local, tmp_path):

@@ -1090,6 +1090,9 @@ def fsspec_for(location: str):
     return fsspec.core.url_to_fs(location)
 
 
+DISCOVERY_BLOCK_SIZE = 1 << 14
+
+
 def discover_tiles(location: str, files: list[str] | None = None) -> list[str]:
     """Tile names in the source (the ``agbd_tiles`` partition keys). HTTP sources are read with range requests:
     only the HDF5 group names / the parquet lat/lon columns travel."""
@@ -1099,7 +1102,8 @@ def discover_tiles(location: str, files: list[str] | None = None) -> list[str]:
     import fsspec
 
     rf = remote_files(location, files)
-    http = fsspec.filesystem("http")
+    # small blocks: only the HDF5 headers / parquet footers and lat/lon column chunks are fetched
+    http = fsspec.filesystem("http", block_size=DISCOVERY_BLOCK_SIZE)
     tiles: set[str] = set()
     for rel in rf.relpaths:
         url = rf.url_for(rel)
