@@ -37,7 +37,7 @@ lint: setup
 # Dagster UI (webserver + daemon) on http://127.0.0.1:3000
 ui: setup
 	$(PY) -m dagster_project prepare
-	mkdir -p $(DAGSTER_HOME) && cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
+	mkdir -p $(DAGSTER_HOME) && cp -n deploy/local/dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 # dbt docs site on http://127.0.0.1:8080

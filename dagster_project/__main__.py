@@ -22,7 +22,7 @@ def _ensure_dagster_home() -> Path:
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.REPO_ROOT / ".dagster_home")))
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
-        shutil.copy(settings.REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+        shutil.copy(settings.REPO_ROOT / "deploy" / "local" / "dagster.yaml", home / "dagster.yaml")
     return home
 
 

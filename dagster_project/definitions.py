@@ -11,31 +11,36 @@ from dagster_project.resources import platform_resources
 
 DATASETS = load_datasets()
 
-_dbt_models = build_dbt_assets()
-_partitioned = {k for ds in DATASETS for k in automation.partitioned_keys(ds)}
-_raw = {automation.raw_asset_key(ds) for ds in DATASETS}
-_dataset_defs = dg.Definitions.merge(*(ds.defs for ds in DATASETS))
-_core = dg.Definitions(
-    assets=[
-        *automation.apply_automation(list(_dataset_defs.assets or []), _partitioned, _raw),
-        _dbt_models,
-        build_dbt_docs_asset(_dbt_models),
-        # a model card per trained model, the card index and the footprint log (found from the asset graph)
-        *build_platform_assets(list(_dataset_defs.assets or []), DATASETS),
-    ],
-    asset_checks=_dataset_defs.asset_checks,
-    sensors=[
-        *(_dataset_defs.sensors or []),
-        *(automation.build_source_sensor(ds) for ds in DATASETS),
-        automation.automation_sensor(),
-    ],
-    schedules=_dataset_defs.schedules,
-    jobs=_dataset_defs.jobs,
-    resources=platform_resources(),
-)
-_jobs, _schedules = automation.build_jobs_and_schedules(DATASETS, _core.resolve_asset_graph())
 
-# CDP_PROFILE=cluster: every job runs its steps on Celery workers (see dagster_project/cluster.py).
-defs = dg.Definitions.merge(
-    _core, dg.Definitions(jobs=_jobs, schedules=_schedules, executor=cluster.executor_or_default())
-)
+def build_definitions() -> dg.Definitions:
+    # Built inside a function: Dagster refuses a module that holds more than one Definitions object.
+    dbt_models = build_dbt_assets()
+    partitioned = {k for ds in DATASETS for k in automation.partitioned_keys(ds)}
+    raw = {automation.raw_asset_key(ds) for ds in DATASETS}
+    dataset_defs = dg.Definitions.merge(*(ds.defs for ds in DATASETS))
+    core = dg.Definitions(
+        assets=[
+            *automation.apply_automation(list(dataset_defs.assets or []), partitioned, raw),
+            dbt_models,
+            build_dbt_docs_asset(dbt_models),
+            # a model card per trained model, the card index and the footprint log (found from the asset graph)
+            *build_platform_assets(list(dataset_defs.assets or []), DATASETS),
+        ],
+        asset_checks=dataset_defs.asset_checks,
+        sensors=[
+            *(dataset_defs.sensors or []),
+            *(automation.build_source_sensor(ds) for ds in DATASETS),
+            automation.automation_sensor(),
+        ],
+        schedules=dataset_defs.schedules,
+        jobs=dataset_defs.jobs,
+        resources=platform_resources(),
+    )
+    jobs, schedules = automation.build_jobs_and_schedules(DATASETS, core.resolve_asset_graph())
+    # CDP_PROFILE=cluster: every job runs its steps on Celery workers (see dagster_project/cluster.py).
+    return dg.Definitions.merge(
+        core, dg.Definitions(jobs=jobs, schedules=schedules, executor=cluster.executor_or_default())
+    )
+
+
+defs = build_definitions()
