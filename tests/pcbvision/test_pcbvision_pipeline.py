@@ -259,3 +259,27 @@ def test_sensor_hooks_map_changed_files_to_boards(http_server, tmp_path):
     write_record_json(root, server.url, data)
     listed = assets.list_remote(f"{server.url}/records/10617721")
     assert listed == {"PCBVision.zip": f"md5:{hashlib.md5(data).hexdigest()}"}
+
+
+def test_published_record_rerun_downloads_only_what_changed(lake_local, http_server, cdp_env, tmp_path):
+    from dagster_project import settings
+
+    root, data = published_record(tmp_path)
+    server = http_server(root)
+    write_record_json(root, server.url, data)
+    url = f"{server.url}/records/10617721"
+    first = assets.ingest_record(lake_local, url)
+    server.requests.clear()
+    shutil.rmtree(settings.cache_dir())  # even with the local cache gone, the raw copy is enough
+    assert assets.ingest_record(lake_local, url).equals(first)
+    assert not [r for r in server.requests if r[1].endswith(".zip")]
+    # a new version of the archive (new md5 on the record) is downloaded; the old copy goes to _history
+    zpath = root / "records/10617721/files/PCBVision.zip"
+    with zipfile.ZipFile(zpath, "a") as z:
+        z.writestr("PCBVision/NOTES.txt", "second version")
+    write_record_json(root, server.url, zpath.read_bytes())
+    again = assets.ingest_record(lake_local, url)
+    assert [r for r in server.requests if r[1].endswith(".zip")]
+    row = again.filter(relpath="_archives/PCBVision.zip").row(0, named=True)
+    assert row["sha256"] == hashlib.sha256(zpath.read_bytes()).hexdigest()
+    assert len(lake_local.glob("raw/pcbvision/_history/*/_archives/PCBVision.zip")) == 1

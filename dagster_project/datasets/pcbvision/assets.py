@@ -14,7 +14,7 @@ from dagster_project.datasets.pcbvision import checks, source
 from dagster_project.download import fetch_url
 from dagster_project.errors import ChecksumMismatchError
 from dagster_project.metadata import table_metadata
-from dagster_project.raw import ingest_raw, is_http, list_source_files
+from dagster_project.raw import ingest_raw, is_http, list_source_files, read_manifest
 from dagster_project.resources import SourceCredentials
 from dagster_project.storage import Lake
 from dagster_project.validation import combine, python_report, validate_frame
@@ -60,15 +60,30 @@ def ingest_record(lake: Lake, location: str, *, headers=None, log_fn=None) -> pl
     say = log_fn or print
     files = record_files(location, headers)
     by_rel = {f"{ARCHIVES}/{f.key}": f for f in files}
-    ingest_raw(
-        lake,
-        DATASET,
-        location,
-        list(by_rel),
-        url_for=lambda rel: by_rel[rel].url,
-        headers=headers,
-        log_fn=say,
-    )
+    previous = set(read_manifest(lake, DATASET)["relpath"].to_list())
+    to_fetch = []
+    for rel, f in by_rel.items():
+        # An archive already received whose published md5 still matches is not downloaded again (the real
+        # ones are many GB); the raw copy refills the local cache if that was cleared.
+        local = settings.cache_dir() / DATASET / rel
+        if f.md5 and rel in previous and lake.exists(f"raw/{DATASET}/{rel}"):
+            if not local.exists():
+                local.parent.mkdir(parents=True, exist_ok=True)
+                lake.fs.get(lake.path(f"raw/{DATASET}/{rel}"), str(local))
+            if _md5(local) == f.md5:
+                say(f"{rel}: unchanged at the source (md5 {f.md5}), not downloaded again")
+                continue
+        to_fetch.append(rel)
+    if to_fetch:
+        ingest_raw(
+            lake,
+            DATASET,
+            location,
+            to_fetch,
+            url_for=lambda rel: by_rel[rel].url,
+            headers=headers,
+            log_fn=say,
+        )
     roots = []
     for rel, f in by_rel.items():
         local = settings.cache_dir() / DATASET / rel
