@@ -23,6 +23,7 @@ import io
 import pickle
 import posixpath
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -855,22 +856,9 @@ def _centre(a: np.ndarray) -> np.ndarray:
 
 
 def _patch_mean(a: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore"), _quiet_nanmean():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-nodata patch has no mean: NaN, as intended
         return np.nanmean(a, axis=(-2, -1))
-
-
-class _quiet_nanmean:
-    """An all-nodata patch has no mean (NaN); numpy warns about it, which is expected here."""
-
-    def __enter__(self):
-        import warnings
-
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._ctx.__exit__(*exc)
 
 
 def _nodata_fraction(a: np.ndarray) -> np.ndarray:
