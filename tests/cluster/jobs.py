@@ -46,11 +46,25 @@ def cluster_after_slow(cluster_slow: dict) -> dict:
     return {"upstream": cluster_slow, "pid": os.getpid()}
 
 
+TILES = dg.StaticPartitionsDefinition([f"tile{i:02d}" for i in range(8)])
+
+
+@dg.asset(partitions_def=TILES)
+def cluster_cpu_tile(context: dg.AssetExecutionContext) -> dict:
+    """A fixed amount of CPU work per partition (`CDP_BENCH_TILE_CPU_S` CPU-seconds, counted as process time so
+    that a busy machine makes it slower, not smaller): the backfill benchmark's stand-in for a heavy tile."""
+    budget = float(os.environ.get("CDP_BENCH_TILE_CPU_S", "2"))
+    start, n = time.process_time(), 0
+    while time.process_time() - start < budget:
+        n += sum(i * i for i in range(10_000))
+    return {"partition": context.partition_key, "pid": os.getpid(), "checksum": n % 1_000_003}
+
+
 @functools.cache
 def tiny_definitions() -> dg.Definitions:
     lake = Lake.from_env()
     return dg.Definitions(
-        assets=[cluster_flaky, cluster_after_flaky, cluster_slow, cluster_after_slow],
+        assets=[cluster_flaky, cluster_after_flaky, cluster_slow, cluster_after_slow, cluster_cpu_tile],
         resources={"lake": lake, "io_manager": LakeIOManager(lake=lake)},
         executor=cluster.executor(),
     )

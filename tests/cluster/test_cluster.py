@@ -142,7 +142,8 @@ def test_killing_the_worker_process_mid_step_still_succeeds(cluster):
             [dg.AssetKey("cluster_slow"), dg.AssetKey("cluster_after_slow")], cluster.instance, **TINY
         )
 
-    thread = threading.Thread(target=orchestrate)
+    # daemon: a hung run must not keep pytest from exiting
+    thread = threading.Thread(target=orchestrate, daemon=True)
     thread.start()
     deadline = time.time() + 90
     while not list(markers.glob("slow.*")) and time.time() < deadline:
