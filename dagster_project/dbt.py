@@ -49,22 +49,37 @@ def dbt_target(lake: Lake) -> str:
 
 
 def prepare_manifest(force: bool = False) -> Path:
-    """Run `dbt parse` so that `target/manifest.json` exists before the definitions are imported."""
+    """Run `dbt parse` so that `target/manifest.json` exists before the definitions are imported.
+
+    dbt parses into a private target folder and the manifest is then renamed into place, so a process that
+    imports the definitions meanwhile (dagster dev, another test run) never reads a half-written manifest.
+    """
+    import os
+    import tempfile
+
     manifest = dbt_project.manifest_path
     if force or not manifest.exists():
-        subprocess.run(
-            [
-                dbt_executable(),
-                "parse",
-                "--quiet",
-                "--project-dir",
-                str(dbt_project.project_dir),
-                "--profiles-dir",
-                str(dbt_project.profiles_dir),
-            ],
-            check=True,
-            cwd=dbt_project.project_dir,
-        )
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".parse-", dir=manifest.parent) as tmp:
+            subprocess.run(
+                [
+                    dbt_executable(),
+                    "parse",
+                    "--quiet",
+                    "--project-dir",
+                    str(dbt_project.project_dir),
+                    "--profiles-dir",
+                    str(dbt_project.profiles_dir),
+                    "--target-path",
+                    tmp,
+                    "--log-path",
+                    tmp,
+                ],
+                check=True,
+                cwd=dbt_project.project_dir,
+                stdin=subprocess.DEVNULL,
+            )
+            os.replace(Path(tmp) / "manifest.json", manifest)
     return manifest
 
 
