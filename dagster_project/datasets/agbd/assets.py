@@ -158,7 +158,7 @@ def agbd_patches(context: dg.AssetExecutionContext, lake: Lake, agbd_tile_index:
             **table_metadata(_scalar_columns(df)),
             "tile": tile,
             "release_format": tile_source.fmt,
-            "files": dg.MetadataValue.json([f for f, _ in tile_source.files]),
+            "files": dg.MetadataValue.json([f for f, _, _ in tile_source.files]),
             "split": dg.MetadataValue.text(",".join(sorted({str(s) for s in df["split"].unique()}))),
         },
     )

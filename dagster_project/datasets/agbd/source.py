@@ -458,6 +458,8 @@ TILE_INDEX_SCHEMA = {
     "year": pl.Int32(),
     "n_footprints": pl.Int64(),
     "splits": pl.List(pl.String()),
+    # HF: the shard's row groups holding the tile (a tile's rows are read from those only); HDF5: empty
+    "row_groups": pl.List(pl.Int32()),
 }
 
 
@@ -500,21 +502,23 @@ def tile_index(fs, root: str, files: list[str] | None = None) -> pl.DataFrame:
                         raise SourceFormatError(
                             name, "file is a readable HDF5 file", f"tile {tile}: {exc}"
                         ) from exc
-                    rows.append((tile, name, int(m["year"]), n, tile_splits.get(tile, [])))
+                    rows.append((tile, name, int(m["year"]), n, tile_splits.get(tile, []), []))
     else:
         for name in files:
             split = HF_SPLIT_NAMES[HF_SHARD.match(name)["split"]]
             counts: dict[str, int] = {}
-            for tiles in _hf_row_group_tiles(fs, f"{root}/{name}", name):
+            groups: dict[str, list[int]] = {}
+            for rg, tiles in enumerate(_hf_row_group_tiles(fs, f"{root}/{name}", name)):
                 u, c = np.unique(tiles, return_counts=True)
                 for t, k in zip(u.tolist(), c.tolist(), strict=True):
                     counts[t] = counts.get(t, 0) + k
-            rows.extend((t, name, None, k, [split]) for t, k in sorted(counts.items()))
+                    groups.setdefault(t, []).append(rg)
+            rows.extend((t, name, None, k, [split], groups[t]) for t, k in sorted(counts.items()))
         # a tile whose footprints sit in shards of different splits is named by each of those splits
         by_tile: dict[str, set[str]] = {}
-        for t, _, _, _, s in rows:
+        for t, _, _, _, s, _ in rows:
             by_tile.setdefault(t, set()).update(s)
-        rows = [(t, f, y, k, sorted(by_tile[t])) for t, f, y, k, _ in rows]
+        rows = [(t, f, y, k, sorted(by_tile[t]), g) for t, f, y, k, _, g in rows]
     index = pl.DataFrame(rows, schema=TILE_INDEX_SCHEMA, orient="row")
     return index.with_columns(source_format=pl.lit(fmt, dtype=pl.String()))
 
@@ -753,20 +757,23 @@ def _hf_input_array(col: pa.ChunkedArray, file: str, first_row: int) -> np.ndarr
     return values.reshape(n, *expected)
 
 
-def read_hf_tile(fs, path: str, file: str, tile: str, split: str | None) -> pl.DataFrame:
-    """Rows of one HF shard that fall in ``tile`` -> patch table rows. Streams row group by row group."""
+def read_hf_tile(
+    fs, path: str, file: str, tile: str, split: str | None, row_groups: list[int] | None = None
+) -> pl.DataFrame:
+    """Rows of one HF shard that fall in ``tile`` -> patch table rows, reading one row group at a time and only
+    ``row_groups`` (from the tile index) when given."""
     pf = _open_parquet(fs, path, file)
+    md = pf.metadata
+    starts = np.concatenate([[0], np.cumsum([md.row_group(i).num_rows for i in range(md.num_row_groups)])])
     frames = []
-    first = 0
-    for rg in range(pf.num_row_groups):
+    for rg in range(pf.num_row_groups) if row_groups is None else sorted(row_groups):
         meta = pf.read_row_group(rg, columns=["metadata.lat", "metadata.lon"]).column("metadata")
         lat = pc.struct_field(meta, "lat").to_numpy(zero_copy_only=False)
         lon = pc.struct_field(meta, "lon").to_numpy(zero_copy_only=False)
         rows = np.flatnonzero(geo.mgrs_tile(lat, lon) == tile)
         if rows.size:
             table = pf.read_row_group(rg).take(pa.array(rows))
-            frames.append(_hf_rows_to_patches(table, file, first + rows, tile, split))
-        first += len(meta)
+            frames.append(_hf_rows_to_patches(table, file, int(starts[rg]) + rows, tile, split))
     return pl.concat(frames) if frames else empty_patch_frame()
 
 
@@ -826,7 +833,7 @@ class TileSource:
     """Where a tile's footprints live: the release format and the (file, split) pairs holding it."""
 
     fmt: str
-    files: tuple[tuple[str, str | None], ...]
+    files: tuple[tuple[str, str | None, tuple[int, ...]], ...]  # (file, split, HF row groups)
 
 
 def tile_sources(index: pl.DataFrame, tile: str) -> TileSource:
@@ -835,15 +842,19 @@ def tile_sources(index: pl.DataFrame, tile: str) -> TileSource:
         raise SourceFormatError(tile, "tile is present in the source", "no file holds this tile")
     fmt = rows["source_format"][0]
     files = tuple(
-        (f, s[0] if len(s) == 1 else None) for f, s in zip(rows["source_file"], rows["splits"], strict=True)
+        (f, s[0] if len(s) == 1 else None, tuple(g.to_list() if g is not None else ()))
+        for f, s, g in zip(rows["source_file"], rows["splits"], rows["row_groups"], strict=True)
     )
     return TileSource(fmt, files)
 
 
 def read_tile(fs, root: str, tile: str, source: TileSource) -> pl.DataFrame:
     """All footprints of one tile, from every file of the release that holds it, as the typed patch table."""
-    reader = read_h5_tile if source.fmt == FORMAT_HDF5 else read_hf_tile
-    frames = [reader(fs, f"{root.rstrip('/')}/{f}", f, tile, split) for f, split in source.files]
+    root = root.rstrip("/")
+    if source.fmt == FORMAT_HDF5:
+        frames = [read_h5_tile(fs, f"{root}/{f}", f, tile, split) for f, split, _ in source.files]
+    else:
+        frames = [read_hf_tile(fs, f"{root}/{f}", f, tile, split, list(g)) for f, split, g in source.files]
     return pl.concat(frames) if frames else empty_patch_frame()
 
 
