@@ -131,7 +131,13 @@ def build_dbt_assets() -> dg.AssetsDefinition:
     ):
         """Builds (runs and tests) the selected dbt models in the DuckDB warehouse."""
         args = ["build", "--vars", json.dumps(dbt_vars(lake, warehouse.path)), "--target", dbt_target(lake)]
-        yield from dbt.cli(args, context=context).stream()
+        invocation = dbt.cli(args, context=context)
+        try:
+            yield from invocation.stream()
+        finally:
+            # dagster-dbt leaves a target folder per run (manifest, compiled SQL, logs: megabytes each); the
+            # events are already in Dagster, so drop it rather than let dbt/target grow without bound.
+            shutil.rmtree(invocation.target_path, ignore_errors=True)
 
     return warehouse_dbt_models
 
