@@ -265,8 +265,28 @@ def test_remote_hf_download_with_a_wrong_checksum_fails(
     assert not lake_local.exists("raw/agbd/data/test-00000-of-00001.parquet")
 
 
+def test_hdf5_release_over_plain_https_is_discovered_by_range_reads(http_server):
+    """An HTTPS host of the HDF5 release: files from the given list, tiles read from the HDF5 headers only."""
+    server = http_server(SAMPLE)
+    files = [f"data_subset-{y}-v4_{i}-20.h5" for y in (2019, 2020) for i in (0, 1)]
+    files += [source.SPLITS_FILE, source.STATISTICS_FILE]
+    remote = source.remote_files(server.url, files)
+    assert remote.fmt == "hdf5" and remote.relpaths == files
+    assert remote.url_for(files[0]) == f"{server.url}/{files[0]}"
+    assert source.discover_tiles(server.url, files) == TILES
+    sizes = {p.name: p.stat().st_size for p in SAMPLE.glob("*.h5")}
+    fetched = [r for r in server.requests if r[0] == "GET" and r[1].endswith(".h5")]
+    assert fetched and all(r[2] for r in fetched)  # only byte ranges, never whole files
+    assert len(fetched) < sum(sizes.values()) // source.DISCOVERY_BLOCK_SIZE
+    libdrive = source.remote_files(source.HDF5_SHARE_URL)
+    assert len(libdrive.relpaths) == 42
+    assert (
+        libdrive.url_for(source.SPLITS_FILE) == f"{source.HDF5_SHARE_URL}?path=%2F&files={source.SPLITS_FILE}"
+    )
+
+
 def test_patch_arrays_survive_the_lake_round_trip(lake_local):
-    index = source.tile_index(lake_local.fs.__class__(), str(SAMPLE))
+    index = source.tile_index(lake_local.fs, str(SAMPLE))
     df = source.read_tile(lake_local.fs, str(SAMPLE), "45RTL", source.tile_sources(index, "45RTL"))
     lake_local.write_parquet(df, "t/p.parquet")
     back = lake_local.read_parquet("t/p.parquet")
