@@ -12,7 +12,7 @@ same data root (`CDP_DATA_ROOT=s3://...`), the same Dagster instance storage and
 | `CDP_CELERY_VISIBILITY_TIMEOUT_S` | `7200` | seconds before Redis re-delivers an unacknowledged step whose worker vanished; must exceed the longest step |
 | `CDP_CLUSTER_CONCURRENT_RUNS` | `4` | per-partition runs that `python -m dagster_project run` orchestrates at once (their steps fan out over the workers) |
 
-Why these Celery settings (measured, see /work/shared/research/scaleout.md §A): with Celery's defaults a task is
+Why these Celery settings (measured in the scale-out research notes, scaleout.md §A): with Celery's defaults a task is
 acknowledged when a worker *receives* it, so a worker killed mid-step loses the step and the Dagster run waits
 forever, and a busy worker reserves the next step while another sits idle. `task_acks_late` (acknowledge after the
 step), `task_reject_on_worker_lost` (re-queue the step if its process dies) and a prefetch of 1 fix both; the

@@ -2,6 +2,7 @@
 with its own environment and stopped by PID."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -35,6 +36,10 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}"
 
     def start(self) -> "RedisServer":
+        if shutil.which("redis-server") is None:
+            raise RuntimeError(
+                "redis-server is not installed: run `make cluster-deps` (deploy/cluster/install-redis.sh)"
+            )
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
