@@ -36,7 +36,6 @@ import dagster as dg
 
 PROFILE_ENV = "CDP_PROFILE"
 CLUSTER = "cluster"
-DEFAULT_QUEUE = "dagster"  # dagster-celery's queue; a step tagged `dagster-celery/queue` goes elsewhere
 QUEUE_TAG = (
     "dagster-celery/queue"  # == dagster_celery.tags.DAGSTER_CELERY_QUEUE_TAG (not imported: keep this light)
 )
