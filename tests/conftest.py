@@ -106,7 +106,9 @@ class Materialized:
         for r in self.report.results:
             for e in r.all_events:
                 if e.event_type_value == "STEP_FAILURE":
-                    out[e.step_key] = e.step_failure_data.error.to_string() if e.step_failure_data.error else ""
+                    out[e.step_key] = (
+                        e.step_failure_data.error.to_string() if e.step_failure_data.error else ""
+                    )
         return out
 
 
