@@ -10,6 +10,7 @@ import dagster as dg
 import polars as pl
 
 from dagster_project import settings
+from dagster_project.cluster import resource_hints
 from dagster_project.datasets.agbd import checks, source
 from dagster_project.metadata import table_metadata
 from dagster_project.raw import ingest_raw
@@ -124,6 +125,7 @@ def _scalar_columns(df: pl.DataFrame) -> pl.DataFrame:
 
 @dg.asset(
     name="agbd_patches",
+    op_tags=resource_hints(cpu="1", memory="4Gi"),  # Kubernetes requests/limits under dagster-k8s
     group_name=GROUP,
     kinds={"polars", "parquet"},
     partitions_def=TILES,

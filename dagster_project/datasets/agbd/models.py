@@ -7,6 +7,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from dagster_project.cluster import resource_hints
 from dagster_project.footprint import measure_footprint
 from dagster_project.metadata import paper_vs_ours, save_figure
 from dagster_project.storage import Lake
@@ -105,7 +106,13 @@ def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     }
 
 
-@dg.asset(name="agbd_biomass_model", group_name=GROUP, kinds={"lightgbm"}, deps=[dg.AssetKey(TRAINING_SET)])
+@dg.asset(
+    name="agbd_biomass_model",
+    op_tags=resource_hints(cpu="2", memory="4Gi"),  # Kubernetes requests/limits under dagster-k8s
+    group_name=GROUP,
+    kinds={"lightgbm"},
+    deps=[dg.AssetKey(TRAINING_SET)],
+)
 def agbd_biomass_model(
     context: dg.AssetExecutionContext, config: BiomassModelConfig, warehouse: Warehouse
 ) -> dict:

@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 
 from dagster_project import settings
+from dagster_project.cluster import resource_hints
 from dagster_project.datasets.cloudtracks import checks, pixels, source
 from dagster_project.download import fetch_url
 from dagster_project.errors import SourceFormatError
@@ -271,6 +272,7 @@ def instance_polygons(instances: pl.DataFrame) -> dict[str, list[np.ndarray]]:
 
 @dg.asset(
     name="cloudtracks_masks",
+    op_tags=resource_hints(cpu="1", memory="2Gi"),  # Kubernetes requests/limits under dagster-k8s
     group_name=GROUP,
     kinds={"polars", "parquet"},
     check_specs=[

@@ -6,6 +6,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from dagster_project.cluster import resource_hints
 from dagster_project.datasets.cloudtracks import pixels, source
 from dagster_project.footprint import measure_footprint
 from dagster_project.metadata import paper_vs_ours, preview_markdown, save_figure
@@ -59,6 +60,7 @@ def tune_post_processing(probas, truths, thresholds, min_sizes) -> tuple[float, 
 
 @dg.asset(
     name="cloudtracks_segmentation_model",
+    op_tags=resource_hints(cpu="2", memory="4Gi"),  # Kubernetes requests/limits under dagster-k8s
     group_name=GROUP,
     kinds={"lightgbm"},
     deps=[dg.AssetKey("cloudtracks_training_set")],

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import requests
 
 from dagster_project import settings
+from dagster_project.cluster import resource_hints
 from dagster_project.metadata import table_metadata
 from dagster_project.raw import ingest_raw, is_http, read_manifest
 from dagster_project.resources import SourceCredentials
@@ -272,6 +273,7 @@ def write_po_partitions(lake: Lake, batches, rules: Sequence[checks.StreamedRule
 
 @dg.asset(
     name="geoplant_po_occurrences",
+    op_tags=resource_hints(cpu="1", memory="2Gi"),  # Kubernetes requests/limits under dagster-k8s
     group_name=GROUP,
     kinds={"pyarrow", "parquet"},
     check_specs=[
@@ -413,6 +415,7 @@ def _patch_roots(rels: list[str], split: str, kind: str) -> str | None:
 
 @dg.asset(
     name="geoplant_patches",
+    op_tags=resource_hints(cpu="1", memory="4Gi"),  # Kubernetes requests/limits under dagster-k8s
     group_name=GROUP,
     kinds={"numpy", "parquet"},
     check_specs=[

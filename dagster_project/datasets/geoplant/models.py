@@ -9,6 +9,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from dagster_project.cluster import resource_hints
 from dagster_project.footprint import measure_footprint
 from dagster_project.metadata import paper_vs_ours, save_figure, table_metadata
 from dagster_project.storage import Lake
@@ -165,7 +166,10 @@ class KnnSpeciesConfig(dg.Config):
 
 
 @dg.asset(
-    name="geoplant_knn_model", group_name=GROUP, kinds={"scikitlearn"}, deps=[dg.AssetKey(TRAINING_SET)]
+    name="geoplant_knn_model",
+    op_tags=resource_hints(
+        cpu="2", memory="8Gi"
+    ),  # Kubernetes requests/limits under dagster-k8s group_name=GROUP, kinds={"scikitlearn"}, deps=[dg.AssetKey(TRAINING_SET)]
 )
 def geoplant_knn_model(
     context: dg.AssetExecutionContext, config: KnnSpeciesConfig, warehouse: Warehouse

@@ -10,6 +10,7 @@ import fsspec
 import polars as pl
 
 from dagster_project import settings
+from dagster_project.cluster import resource_hints
 from dagster_project.datasets.pcbvision import checks, source
 from dagster_project.download import fetch_url
 from dagster_project.errors import ChecksumMismatchError
@@ -191,6 +192,7 @@ def _raw_root(lake: Lake) -> str:
 
 @dg.asset(
     name="pcbvision_board_pixels",
+    op_tags=resource_hints(cpu="1", memory="4Gi"),  # Kubernetes requests/limits under dagster-k8s
     group_name=GROUP,
     kinds={"polars", "parquet"},
     partitions_def=BOARDS,

@@ -9,6 +9,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from dagster_project.cluster import resource_hints
 from dagster_project.datasets.pcbvision.source import CLASSES, partition_key
 from dagster_project.footprint import measure_footprint
 from dagster_project.metadata import paper_vs_ours, save_figure
@@ -75,6 +76,7 @@ def spectra_matrix(df: pl.DataFrame) -> np.ndarray:
 
 @dg.asset(
     name="pcbvision_pixel_classifier",
+    op_tags=resource_hints(cpu="2", memory="4Gi"),  # Kubernetes requests/limits under dagster-k8s
     group_name=GROUP,
     kinds={"scikitlearn"},
     deps=[dg.AssetKey("pcbvision_training_set"), dg.AssetKey("pcbvision_board_stats")],
