@@ -29,21 +29,10 @@ grows with the shard (+338 MB); its throughput includes building and writing the
 baselines skip.
 """
 
-import argparse
-import json
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+from benchmarks import harness
 
 
 def _platform(src: str, out: str) -> int:
@@ -110,53 +99,38 @@ def _worker(mode: str, src: str) -> dict:
 
     from dagster_project.datasets.agbd import source  # noqa: F401
 
-    rss_imports = _rss_mb()
-    t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="agbd-bench-out-") as out:
-        if mode.startswith("platform"):
-            n = _platform(src, out)
-        elif mode == "authors":
-            n = _authors_hdf5(src)
-        else:
-            n = _whole_table_hf(src)
-    return {"mode": mode, "footprints": n, "seconds": time.perf_counter() - t0, "rss_imports_mb": rss_imports,
-            "peak_rss_mb": _rss_mb()}  # fmt: skip
+    def work() -> dict:
+        with tempfile.TemporaryDirectory(prefix="agbd-bench-out-") as out:
+            if mode.startswith("platform"):
+                return {"footprints": _platform(src, out)}
+            if mode == "authors":
+                return {"footprints": _authors_hdf5(src)}
+            return {"footprints": _whole_table_hf(src)}
 
-
-def _measure(mode: str, src: Path, repeat: int) -> dict:
-    runs = []
-    for _ in range(repeat):
-        proc = subprocess.run(
-            [sys.executable, "-m", "benchmarks.agbd_ingest", "--worker", mode, str(src)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    return min(runs, key=lambda r: r["seconds"])
+    return harness.timed(mode, work)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--scales", type=int, nargs="*", default=[1, 10])
-    parser.add_argument(
-        "--repeat", type=int, default=3, help="runs per reader and size; the fastest is shown"
-    )
-    parser.add_argument("--worker", nargs=2, metavar=("MODE", "SRC"), help=argparse.SUPPRESS)
+    parser = harness.argument_parser(__doc__, ("MODE", "SRC"))
+    harness.add_scales_and_repeat(parser)
     args = parser.parse_args()
-    if args.worker:
-        print(json.dumps(_worker(*args.worker)))
+    if harness.worker_main(args, _worker):
         return
 
     from dagster_project.datasets.agbd.sample import write_sample
 
-    labels = {1: "sample", 10: "10x sample"}
-    print(
-        f"{'source':<11} {'format':<6} {'tiles':>5} {'MB':>5} {'reader':<14} {'footprints':>10} "
-        f"{'footprints/s':>12} {'peak RSS MB':>11} {'after imports':>13}"
+    table = harness.Table(
+        ("source", "<11"),
+        ("format", "<6"),
+        ("tiles", ">5"),
+        ("MB", ">5", ".1f"),
+        ("reader", "<14"),
+        ("footprints", ">10"),
+        ("footprints/s", ">12", ",.0f"),
+        ("peak RSS MB", ">11", ".0f"),
+        ("after imports", ">13", ".0f"),
     )
+    print(table.header())
     with tempfile.TemporaryDirectory(prefix="agbd-bench-src-") as tmp:
         for scale in args.scales:
             src = Path(tmp) / f"scale{scale}"
@@ -168,21 +142,19 @@ def main() -> None:
             ):
                 files = [p for p in root.rglob("*") if p.is_file() and (fmt == "hdf5") != ("hf" in p.parts)]
                 mb = sum(p.stat().st_size for p in files) / 1e6
-                res = {m: _measure(m, root, args.repeat) for m in pair}
+                res = {
+                    m: harness.best_of("benchmarks.agbd_ingest", [m, str(root)], args.repeat) for m in pair
+                }
                 for m, r in res.items():
                     print(
-                        f"{labels.get(scale, f'scale {scale}'):<11} {fmt:<6} {tiles:>5} {mb:>5.1f} {m:<14} "
-                        f"{r['footprints']:>10} {r['footprints'] / r['seconds']:>12,.0f} {r['peak_rss_mb']:>11.0f} "
-                        f"{r['rss_imports_mb']:>13.0f}"
-                    )
+                        table.row(
+                            harness.scale_label(scale), fmt, tiles, mb, m, r["footprints"],
+                            r["footprints"] / r["seconds"], r["peak_rss_mb"], r["rss_imports_mb"],
+                        )
+                    )  # fmt: skip
                 base, ours = res[pair[0]], res[pair[1]]
                 assert base["footprints"] == ours["footprints"], (base, ours)
-                print(
-                    f"{'':<11} ratio platform / {pair[0]}: throughput x{base['seconds'] / ours['seconds']:.2f}, "
-                    f"peak RSS x{ours['peak_rss_mb'] / base['peak_rss_mb']:.2f}, RSS growth "
-                    f"{ours['peak_rss_mb'] - ours['rss_imports_mb']:.0f} MB vs "
-                    f"{base['peak_rss_mb'] - base['rss_imports_mb']:.0f} MB"
-                )
+                print(table.ratio(pair[0], ours, base, growth="mb"))
 
 
 if __name__ == "__main__":

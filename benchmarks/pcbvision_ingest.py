@@ -15,21 +15,11 @@ cost a constant per board). pixels/s counts reading + building the table; 'incl.
 write to a local lake (fsync-bound, so it varies most on a busy disk). Files come from `sample.write_sample(dest, scale=...)`.
 """
 
-import argparse
-import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+from benchmarks import harness
 
 
 def _worker(mode: str, src: str, out: str) -> dict:
@@ -47,7 +37,7 @@ def _worker(mode: str, src: str, out: str) -> dict:
     fs = fsspec.filesystem("file")
     lake = Lake(root=out)
     boards = source.boards_in([str(p.relative_to(src)) for p in Path(src).rglob("*.hdr")])
-    rss_imports = _rss_mb()
+    rss_imports = harness.peak_rss_mb()
     pixels, read_s, write_s = 0, 0.0, 0.0
     for board in boards:
         t0 = time.perf_counter()
@@ -82,45 +72,31 @@ def _worker(mode: str, src: str, out: str) -> dict:
         "seconds": read_s,
         "write_seconds": write_s,
         "rss_imports_mb": rss_imports,
-        "peak_rss_mb": _rss_mb(),
+        "peak_rss_mb": harness.peak_rss_mb(),
     }
 
 
-def _measure(mode: str, src: Path, repeat: int) -> dict:
-    """Best of `repeat` fresh processes (the machine is shared, so the fastest run is the least disturbed)."""
-    runs = []
-    for _ in range(repeat):
-        with tempfile.TemporaryDirectory(prefix="pcbvision-bench-") as out:
-            proc = subprocess.run(
-                [sys.executable, "-m", "benchmarks.pcbvision_ingest", "--worker", mode, str(src), out],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    return min(runs, key=lambda r: r["seconds"])
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--scales", type=int, nargs="*", default=[1, 10])
-    parser.add_argument(
-        "--repeat", type=int, default=3, help="runs per reader and size; the fastest is shown"
-    )
-    parser.add_argument("--worker", nargs=3, metavar=("MODE", "SRC", "OUT"), help=argparse.SUPPRESS)
+    parser = harness.argument_parser(__doc__, ("MODE", "SRC", "OUT"))
+    harness.add_scales_and_repeat(parser)
     args = parser.parse_args()
-    if args.worker:
-        print(json.dumps(_worker(*args.worker)))
+    if harness.worker_main(args, _worker):
         return
 
     from dagster_project.datasets.pcbvision.sample import write_sample
 
-    labels = {1: "sample", 10: "10x sample"}
-    print(
-        f"{'source':<14} {'boards':>6} {'cube MB':>8} {'reader':<9} {'pixels':>8} {'pixels/s':>10} {'incl. write':>11} {'peak RSS MB':>12} {'after imports':>14}"
+    table = harness.Table(
+        ("source", "<14"),
+        ("boards", ">6"),
+        ("cube MB", ">8", ".1f"),
+        ("reader", "<9"),
+        ("pixels", ">8"),
+        ("pixels/s", ">10", ",.0f"),
+        ("incl. write", ">11", ",.0f"),
+        ("peak RSS MB", ">12", ".0f"),
+        ("after imports", ">14", ".0f"),
     )
+    print(table.header())
     with tempfile.TemporaryDirectory(prefix="pcbvision-bench-src-") as tmp:
         for scale in args.scales:
             src = Path(tmp) / f"scale{scale}"
@@ -129,22 +105,28 @@ def main() -> None:
             gen_s = time.perf_counter() - t0
             cubes = [p for p in (src / "HSI").glob("pcb*/pcb*") if p.suffix == ""]
             cube_mb = sum(p.stat().st_size for p in cubes) / 1e6
-            results = {m: _measure(m, src, args.repeat) for m in ("spectral", "platform")}
+            results = {
+                m: harness.best_of(
+                    "benchmarks.pcbvision_ingest", [m, str(src)], args.repeat, out_prefix="pcbvision-bench-"
+                )
+                for m in ("spectral", "platform")
+            }
             for m, r in results.items():
                 print(
-                    f"{labels.get(scale, f'scale {scale}'):<14} {len(cubes):>6} {cube_mb:>8.1f} {m:<9} "
-                    f"{r['pixels']:>8} {r['pixels'] / r['seconds']:>10,.0f} "
-                    f"{r['pixels'] / (r['seconds'] + r['write_seconds']):>11,.0f} {r['peak_rss_mb']:>12.0f} "
-                    f"{r['rss_imports_mb']:>14.0f}"
-                )
+                    table.row(
+                        harness.scale_label(scale), len(cubes), cube_mb, m, r["pixels"],
+                        r["pixels"] / r["seconds"], r["pixels"] / (r["seconds"] + r["write_seconds"]),
+                        r["peak_rss_mb"], r["rss_imports_mb"],
+                    )
+                )  # fmt: skip
             ours, base = results["platform"], results["spectral"]
             assert ours["pixels"] == base["pixels"]
             print(
-                f"{'':<14} ratio platform / spectral: read throughput x{base['seconds'] / ours['seconds']:.2f}, "
-                f"peak RSS x{ours['peak_rss_mb'] / base['peak_rss_mb']:.2f}, "
-                f"RSS growth x{(ours['peak_rss_mb'] - ours['rss_imports_mb']) / max(base['peak_rss_mb'] - base['rss_imports_mb'], 1e-9):.2f} "
-                f"(sample generated in {gen_s:.1f} s)"
-            )
+                table.ratio(
+                    "spectral", ours, base, throughput="read throughput", growth="ratio",
+                    note=f"sample generated in {gen_s:.1f} s",
+                )
+            )  # fmt: skip
 
 
 if __name__ == "__main__":
