@@ -3,16 +3,14 @@ semantic/instance masks and a COCO export."""
 
 import json
 import zipfile
-from pathlib import Path
 
 import dagster as dg
 import numpy as np
 import polars as pl
 
-from dagster_project import settings
+from dagster_project import records, settings
 from dagster_project.cluster import resource_hints
 from dagster_project.datasets.cloudtracks import checks, pixels, source
-from dagster_project.download import fetch_url
 from dagster_project.errors import SourceFormatError
 from dagster_project.metadata import table_metadata
 from dagster_project.raw import ingest_raw, is_http, list_source_files
@@ -48,13 +46,11 @@ class CloudTracksLayoutConfig(dg.Config):
 # ------------------------------------------------------------------------------------------ Zenodo record
 
 
-def record_files(location: str, headers: dict[str, str] | None = None) -> list[source.RemoteFile]:
+def record_files(location: str, headers: dict[str, str] | None = None) -> list[records.RemoteFile]:
     """The files of the Zenodo record at `location` (its files-API JSON, fetched fresh: it is small)."""
-    dest = settings.cache_dir() / DATASET / "_record.json"
-    dest.unlink(missing_ok=True)
-    fetch_url(location, dest, headers=headers)
+    payload = records.fetch_record_json(location, DATASET, headers=headers)
     try:
-        record = json.loads(dest.read_bytes())
+        record = json.loads(payload)
     except json.JSONDecodeError as exc:
         raise SourceFormatError(location, "Zenodo record API returns JSON", str(exc)) from exc
     files = source.zenodo_files(record, location)
@@ -72,59 +68,32 @@ def ingest_record(lake: Lake, location: str, *, headers=None, log_fn=print) -> p
     """Download the record's files into `raw/cloudtracks/_archives/` (resumable; Zenodo's md5 verified before
     anything reaches the raw area; sha256 in the manifest), then unpack the archives and copy the layout into
     `raw/cloudtracks/` like a folder source."""
-    files = record_files(location, headers)
-    by_rel = {f"{ARCHIVES}/{f.key}": f for f in files}
-    manifest = ingest_raw(
+    manifest, downloaded = records.download_record(
         lake,
         DATASET,
         location,
-        list(by_rel),
-        url_for=lambda rel: by_rel[rel].url,
-        md5={rel: f.md5 for rel, f in by_rel.items() if f.md5},
+        record_files(location, headers),
+        prefix=ARCHIVES,
         headers=headers,
         log_fn=log_fn,
     )
     extracted = settings.cache_dir() / DATASET / "extracted"
-    for rel in by_rel:
-        local = settings.cache_dir() / DATASET / rel
-        if zipfile.is_zipfile(local):
-            _unzip(local, extracted)
-            log_fn(f"{rel}: unpacked to {extracted}")
-        elif local.suffix.lower() in (".csv", ".json", ".png", ".jpg", ".jpeg", ".npy"):
-            target = extracted / Path(rel).relative_to(ARCHIVES)
+    for d in downloaded:
+        if zipfile.is_zipfile(d.local):
+            records.unpack_archive(d.local, extracted)
+            log_fn(f"{d.rel}: unpacked to {extracted}")
+        elif d.local.suffix.lower() in (".csv", ".json", ".png", ".jpg", ".jpeg", ".npy"):
+            target = extracted / d.file.key
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(local.read_bytes())
+            target.write_bytes(d.local.read_bytes())
     if not extracted.exists():
         raise SourceFormatError(
-            location, "record holds the CloudTracks layout (zip or files)", str(list(by_rel))
+            location, "record holds the CloudTracks layout (zip or files)", str([d.rel for d in downloaded])
         )
     rels = list_source_files(str(extracted), LAYOUT_PATTERNS)
     if rels:
         manifest = ingest_raw(lake, DATASET, str(extracted), rels, log_fn=log_fn)
     return manifest
-
-
-def _unzip(archive: Path, dest: Path) -> None:
-    """Extract a zip member by member (skipping members already there with the right size, so an interrupted
-    extraction resumes); member paths escaping `dest` are refused."""
-    dest = dest.resolve()
-    with zipfile.ZipFile(archive) as z:
-        for info in z.infolist():
-            if info.is_dir():
-                continue
-            target = (dest / info.filename).resolve()
-            if dest not in target.parents:
-                raise SourceFormatError(
-                    str(archive), "archive members stay inside the dataset folder", info.filename
-                )
-            if target.exists() and target.stat().st_size == info.file_size:
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(target.name + ".part")
-            with z.open(info) as src, open(tmp, "wb") as dst:
-                while block := src.read(8 << 20):
-                    dst.write(block)
-            tmp.replace(target)
 
 
 # ------------------------------------------------------------------------------------------ assets

@@ -28,7 +28,9 @@ import numpy as np
 import polars as pl
 from PIL import Image, ImageDraw
 
+from dagster_project import records
 from dagster_project.errors import SourceFormatError
+from dagster_project.records import RemoteFile  # noqa: F401  (re-exported)
 
 DATASET = "cloudtracks"
 SPLITS = ("train", "val", "test")
@@ -391,35 +393,11 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
 # Zenodo release
 
 
-@dataclass(frozen=True)
-class RemoteFile:
-    key: str
-    url: str
-    size: int | None
-    md5: str | None
-
-
 def zenodo_files(record: dict, api_base: str) -> list[RemoteFile]:
     """The files of a Zenodo record, from either `GET /api/records/<id>` (`files`: list) or
-    `GET /api/records/<id>/files` (`entries`: list). Checksums are Zenodo's `md5:<hex>`."""
-    entries = record.get("entries")
-    if entries is None:
-        entries = record.get("files", [])
-        if isinstance(entries, dict):  # InvenioRDM shape: {"enabled": ..., "entries": {key: {...}}}
-            entries = list(entries.get("entries", {}).values())
-    out = []
-    for e in entries:
-        key = e.get("key") or e.get("filename")
-        if not key:
-            raise SourceFormatError(api_base, "Zenodo file entries have a key", repr(e)[:200])
-        links = e.get("links", {})
-        url = links.get("content") or links.get("self") or links.get("download")
-        if not url:
-            url = f"{api_base.rstrip('/')}/files/{key}/content"
-        checksum = e.get("checksum") or ""
-        md5 = checksum.split(":", 1)[1] if checksum.startswith("md5:") else None
-        out.append(RemoteFile(key=key, url=url, size=e.get("size") or e.get("filesize"), md5=md5))
-    return sorted(out, key=lambda f: f.key)
+    `GET /api/records/<id>/files` (`entries`: list). Checksums are Zenodo's `md5:<hex>`; a file without a link
+    is downloaded from the files API (`<api_base>/files/<key>/content`)."""
+    return records.parse_record(record, api_base, api_base=api_base)
 
 
 # ----------------------------------------------------------------------------------------------------

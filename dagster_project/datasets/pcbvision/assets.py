@@ -1,21 +1,17 @@
 """PCB-Vision ingestion: raw files (folder, S3 or the published Invenio record) → per-board pixel table and RGB
 summary, each validated by a blocking check per board."""
 
-import hashlib
 import zipfile
-from pathlib import Path
 
 import dagster as dg
-import fsspec
 import polars as pl
 
-from dagster_project import settings
+from dagster_project import records, settings
 from dagster_project.cluster import resource_hints
 from dagster_project.datasets.pcbvision import checks, source
-from dagster_project.download import fetch_url
 from dagster_project.errors import ChecksumMismatchError
 from dagster_project.metadata import table_metadata
-from dagster_project.raw import ingest_raw, is_http, list_source_files, read_manifest
+from dagster_project.raw import ingest_raw, is_http, list_source_files
 from dagster_project.resources import SourceCredentials
 from dagster_project.storage import Lake
 from dagster_project.validation import combine, python_report, validate_frame
@@ -38,69 +34,48 @@ class PcbVisionSourceConfig(dg.Config):
 # ------------------------------------------------------------------------------------------ remote record
 
 
-def _md5(path: Path) -> str:
-    h = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        while block := f.read(8 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
-def record_files(location: str, headers: dict[str, str] | None = None) -> list[source.RemoteFile]:
+def record_files(location: str, headers: dict[str, str] | None = None) -> list[records.RemoteFile]:
     """The files of the published record, from its JSON API (downloaded fresh each time: it is small)."""
-    api = source.record_api_url(location)
-    dest = settings.cache_dir() / DATASET / "_record.json"
-    fetch_url(api, dest, headers=headers)
-    return source.parse_record_files(dest.read_bytes(), api)
+    return records.list_record_files(records.record_api_url(location), DATASET, headers=headers)
 
 
 def ingest_record(lake: Lake, location: str, *, headers=None, log_fn=None) -> pl.DataFrame:
-    """Download the record's archives (resumable; md5 from the record verified; sha256 in the manifest), keep
-    them as received under `raw/pcbvision/_archives/`, unpack them and copy the published layout into
-    `raw/pcbvision/` like a folder source."""
+    """Download the record's archives (resumable; md5 from the record verified before anything reaches the raw
+    area; sha256 in the manifest; an archive whose md5 is unchanged is not downloaded again), keep them as
+    received under `raw/pcbvision/_archives/`, unpack them and copy the published layout into `raw/pcbvision/`
+    like a folder source."""
     say = log_fn or print
-    files = record_files(location, headers)
-    by_rel = {f"{ARCHIVES}/{f.key}": f for f in files}
-    previous = set(read_manifest(lake, DATASET)["relpath"].to_list())
-    to_fetch = []
-    for rel, f in by_rel.items():
-        # An archive already received whose published md5 still matches is not downloaded again (the real
-        # ones are many GB); the raw copy refills the local cache if that was cleared.
-        local = settings.cache_dir() / DATASET / rel
-        if f.md5 and rel in previous and lake.exists(f"raw/{DATASET}/{rel}"):
-            if not local.exists():
-                local.parent.mkdir(parents=True, exist_ok=True)
-                lake.fs.get(lake.path(f"raw/{DATASET}/{rel}"), str(local))
-            if _md5(local) == f.md5:
-                say(f"{rel}: unchanged at the source (md5 {f.md5}), not downloaded again")
-                continue
-        to_fetch.append(rel)
-    if to_fetch:
-        ingest_raw(
+    try:
+        _, downloaded = records.download_record(
             lake,
             DATASET,
             location,
-            to_fetch,
-            url_for=lambda rel: by_rel[rel].url,
+            record_files(location, headers),
+            prefix=ARCHIVES,
             headers=headers,
             log_fn=say,
+            reuse_unchanged=True,
         )
+    except ChecksumMismatchError as exc:  # name both digests 'md5:<hex>', as the record publishes them
+        raise ChecksumMismatchError(
+            exc.url, f"md5:{exc.expected}", f"md5:{exc.actual}", algorithm="md5"
+        ) from exc
     roots = []
-    for rel, f in by_rel.items():
-        local = settings.cache_dir() / DATASET / rel
-        if f.md5 and (got := _md5(local)) != f.md5:
-            local.unlink(missing_ok=True)
-            raise ChecksumMismatchError(f.url, f"md5:{f.md5}", f"md5:{got}")
-        if not (zipfile.is_zipfile(local) or local.name.endswith((".tar", ".tar.gz", ".tgz"))):
-            say(f"{rel}: not an archive, kept in raw only")
+    for d in downloaded:
+        if not (zipfile.is_zipfile(d.local) or d.local.name.endswith((".tar", ".tar.gz", ".tgz"))):
+            say(f"{d.rel}: not an archive, kept in raw only")
             continue
         roots.append(
-            source.extract_layout(str(local), str(settings.cache_dir() / DATASET / "extracted" / f.key))
+            source.extract_layout(
+                str(d.local), str(settings.cache_dir() / DATASET / "extracted" / d.file.key)
+            )
         )
-        say(f"{rel}: unpacked to {roots[-1]}")
+        say(f"{d.rel}: unpacked to {roots[-1]}")
     if not roots:
         raise source.SourceFormatError(
-            location, "record holds an archive with the PCB-Vision layout", str(by_rel)
+            location,
+            "record holds an archive with the PCB-Vision layout",
+            str({d.rel: d.file for d in downloaded}),
         )
     manifest = None
     for root in roots:
@@ -115,9 +90,7 @@ def discover_boards(location: str) -> list[str]:
         names: list[str] = []
         for f in record_files(location):
             if f.key.lower().endswith(".zip"):
-                # Small blocks: zipfile only reads the end-of-archive directory, so fetch no more than that.
-                with fsspec.open(f.url, "rb", block_size=1 << 16) as fh, zipfile.ZipFile(fh) as z:
-                    names += z.namelist()
+                names += records.remote_zip_names(f.url)
         boards = source.boards_in(names) if names else list(range(1, source.N_BOARDS + 1))
     else:
         boards = source.boards_in(list_source_files(location, ["HSI/*.hdr"]))

@@ -18,7 +18,6 @@ block of lines at a time, so a board never has to fit in memory twice and boards
 from __future__ import annotations
 
 import io
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,6 +29,12 @@ import polars as pl
 from fsspec.implementations.local import LocalFileSystem
 
 from dagster_project.errors import SourceFormatError
+from dagster_project.records import (  # noqa: F401  (the record helpers, re-exported for this dataset)
+    RemoteFile,
+    parse_record_files,
+    record_api_url,
+    unpack_archive,
+)
 
 N_BANDS = 224
 CLASSES: dict[int, str] = {0: "others", 1: "IC", 2: "capacitor", 3: "connectors"}
@@ -539,57 +544,6 @@ def to_reflectance(block: np.ndarray, header: EnviHeader) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------------- remote
 
 
-@dataclass(frozen=True)
-class RemoteFile:
-    """One file of the published record: its name, download URL, size and checksum ('md5:<hex>')."""
-
-    key: str
-    url: str
-    size: int | None
-    checksum: str | None
-
-    @property
-    def md5(self) -> str | None:
-        if self.checksum and self.checksum.lower().startswith("md5:"):
-            return self.checksum.split(":", 1)[1].lower()
-        return None
-
-
-def record_api_url(record_url: str) -> str:
-    """Invenio JSON API URL of a record page (Zenodo '/records/N', Rodare '/record/N')."""
-    m = re.match(r"^(https?://[^/]+(?:/.*?)?)/records?/(\d+)/?$", record_url.rstrip("/"))
-    if not m:
-        raise ValueError(
-            f"{record_url}: not an Invenio record URL (expected .../records/<id> or .../record/<id>)"
-        )
-    return f"{m.group(1)}/api/records/{m.group(2)}"
-
-
-def parse_record_files(payload: bytes | str, file: str) -> list[RemoteFile]:
-    """Files of an Invenio record from its JSON (Zenodo's InvenioRDM shape and the legacy Invenio shape)."""
-    try:
-        doc = json.loads(payload)
-    except ValueError as exc:
-        raise SourceFormatError(file, "record metadata is JSON", str(exc)) from None
-    files = doc.get("files")
-    if isinstance(files, dict):  # InvenioRDM: {"entries": {...}} or {"entries": [...]}
-        files = files.get("entries", files)
-        files = list(files.values()) if isinstance(files, dict) else files
-    if not files:
-        raise SourceFormatError(file, "record lists its files", "no 'files' in the record JSON")
-    out = []
-    for i, f in enumerate(files):
-        key = f.get("key") or f.get("filename")
-        links = f.get("links") or {}
-        url = links.get("content") or links.get("self") or links.get("download")
-        if not key or not url:
-            raise SourceFormatError(file, "each record file has a key and a link", json.dumps(f)[:200], row=i)
-        out.append(
-            RemoteFile(key=key, url=url, size=f.get("size") or f.get("filesize"), checksum=f.get("checksum"))
-        )
-    return sorted(out, key=lambda r: r.key)
-
-
 def find_layout_root(names: list[str]) -> str:
     """Prefix (folder inside an archive) under which the published layout starts, found by a cube header."""
     for name in sorted(names, key=len):
@@ -796,47 +750,7 @@ def read_rgb_board(fs, root: str, board: int, *, display_root: str = "") -> Boar
 
 
 def extract_layout(archive: str, dest: str) -> str:
-    """Unpack a downloaded archive (zip or tar) and return the folder where the published layout starts.
-
-    Members are written atomically one by one (temp + rename), skipped when already there with the right
-    size, so an interrupted extraction resumes. Paths escaping `dest` are refused.
-    """
-    import os
-    import shutil
-    import tarfile
-    import zipfile
-    from pathlib import Path
-
-    dest_p = Path(dest).resolve()
-
-    def target(name: str) -> Path:
-        t = (dest_p / name).resolve()
-        if dest_p not in t.parents:
-            raise SourceFormatError(archive, "archive members stay inside the target folder", name)
-        return t
-
-    def put(name: str, size: int, open_member) -> None:
-        t = target(name)
-        if t.exists() and t.stat().st_size == size:
-            return
-        t.parent.mkdir(parents=True, exist_ok=True)
-        tmp = t.with_name(t.name + ".part")
-        with open_member() as src, open(tmp, "wb") as dst:
-            shutil.copyfileobj(src, dst, 8 << 20)
-        os.replace(tmp, t)
-
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as z:
-            infos = [i for i in z.infolist() if not i.is_dir()]
-            root = find_layout_root([i.filename for i in infos])
-            for i in infos:
-                put(i.filename, i.file_size, lambda i=i: z.open(i))
-    elif tarfile.is_tarfile(archive):
-        with tarfile.open(archive) as t:
-            members = [m for m in t.getmembers() if m.isfile()]
-            root = find_layout_root([m.name for m in members])
-            for m in members:
-                put(m.name, m.size, lambda m=m: t.extractfile(m))
-    else:
-        raise SourceFormatError(archive, "download is a zip or tar archive", "unrecognised archive format")
-    return str(dest_p / root) if root else str(dest_p)
+    """Unpack a downloaded archive (zip or tar) and return the folder where the published layout starts (an
+    archive without it is refused before anything is written). Resumable, refuses paths escaping `dest`
+    (`dagster_project.records.unpack_archive`)."""
+    return unpack_archive(archive, dest, root_of=find_layout_root)
