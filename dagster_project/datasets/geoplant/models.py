@@ -167,9 +167,10 @@ class KnnSpeciesConfig(dg.Config):
 
 @dg.asset(
     name="geoplant_knn_model",
-    op_tags=resource_hints(
-        cpu="2", memory="8Gi"
-    ),  # Kubernetes requests/limits under dagster-k8s group_name=GROUP, kinds={"scikitlearn"}, deps=[dg.AssetKey(TRAINING_SET)]
+    group_name=GROUP,
+    kinds={"scikitlearn"},
+    deps=[dg.AssetKey(TRAINING_SET)],
+    op_tags=resource_hints(cpu="2", memory="8Gi"),  # Kubernetes requests/limits under dagster-k8s
 )
 def geoplant_knn_model(
     context: dg.AssetExecutionContext, config: KnnSpeciesConfig, warehouse: Warehouse
