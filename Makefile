@@ -28,7 +28,7 @@ test-deps:
 	bash scripts/install-system-deps.sh
 
 test: setup test-deps
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q -n 2 --dist loadfile
 
 lint: setup
 	$(VENV)/bin/ruff check dagster_project tests benchmarks

@@ -244,6 +244,7 @@ EAGER = dg.AutomationCondition.eager()
 def apply_automation(assets_defs: list, partitioned: set[dg.AssetKey], raw: set[dg.AssetKey]) -> list:
     """Eager automation on everything downstream of the raw files, except partitioned assets (those are driven by
     the source sensors, per partition, so a raw refresh does not re-run every partition)."""
+
     def eager_where_unset(spec: dg.AssetSpec) -> dg.AssetSpec:
         if spec.key in partitioned or spec.key in raw or spec.automation_condition is not None:
             return spec

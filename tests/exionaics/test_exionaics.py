@@ -39,7 +39,9 @@ def test_reader_accepts_hf_parquet_variant_and_pads_codes():
     src.write_parquet(buf)
     df = source.read_companies(buf.getvalue(), "data/train-00000-of-00001.parquet")
     assert df["naics_code"].to_list() == ["327310", "522110"]
-    assert {"company_name", "company_description", "naics_title", "source_file", "source_row"} <= set(df.columns)
+    assert {"company_name", "company_description", "naics_title", "source_file", "source_row"} <= set(
+        df.columns
+    )
     short = pl.DataFrame({"Company Name": ["x"], "Company Description": ["d" * 30], "NAICS Code": ["54151"]})
     out = source.read_companies(short.write_csv().encode(), "f.csv")
     assert out["naics_code"][0] == "054151"  # zero-padded, and then rejected by the NAICS-6 rule
@@ -58,7 +60,11 @@ def _assert_pipeline_ok(m):
     assert m.success, m.report.failures
     evals = {e.check_name: e for e in m.evaluations()}
     assert evals["exionaics_companies_valid"].passed and evals["exionaics_sector_factors_valid"].passed
-    dbt_checks = [e for e in m.evaluations() if e.check_name.startswith(("not_null", "unique", "accepted", "relationships"))]
+    dbt_checks = [
+        e
+        for e in m.evaluations()
+        if e.check_name.startswith(("not_null", "unique", "accepted", "relationships"))
+    ]
     assert dbt_checks and all(e.passed for e in dbt_checks)
     (ev,) = m.materializations("exionaics_model_evaluation")
     md = ev.metadata
@@ -66,7 +72,10 @@ def _assert_pipeline_ok(m):
     assert 0.5 < top1 <= 1.0 and top1_sector >= top1  # learns something; the coarse level is easier
     assert md["top10_naics6"].value >= md["top5_naics6"].value >= top1
     assert 0 < md["mape_emissions"].value < 5
-    assert "paper, full data" in md["paper_vs_ours"].value and "this run, sample data" in md["paper_vs_ours"].value
+    assert (
+        "paper, full data" in md["paper_vs_ours"].value
+        and "this run, sample data" in md["paper_vs_ours"].value
+    )
     assert md["headline_metric"].value == top1
     with duckdb.connect(m.warehouse_path, read_only=True) as con:
         splits = dict(con.sql("select split, count(*) from exionaics_training_set group by 1").fetchall())
@@ -90,7 +99,9 @@ def test_end_to_end_on_s3(materialize_dataset, lake_s3):
     _assert_pipeline_ok(m)
     assert lake_s3.exists("tables/exionaics_companies/data.parquet")
     assert lake_s3.exists("objects/exionaics_naics_classifier/object.pkl")
-    assert lake_s3.read_bytes("raw/exionaics/ExioML_factors.csv") == (SAMPLE / "ExioML_factors.csv").read_bytes()
+    assert (
+        lake_s3.read_bytes("raw/exionaics/ExioML_factors.csv") == (SAMPLE / "ExioML_factors.csv").read_bytes()
+    )
 
 
 def _corrupt(tmp_path: Path) -> Path:
@@ -98,8 +109,14 @@ def _corrupt(tmp_path: Path) -> Path:
     shutil.copytree(SAMPLE, bad)
     df = pl.read_csv(bad / "ExioNAICS.csv", infer_schema=False)
     df = df.with_columns(
-        pl.when(pl.int_range(pl.len()) == 6).then(pl.lit("999999")).otherwise(pl.col("NAICS Code")).alias("NAICS Code"),
-        pl.when(pl.int_range(pl.len()) == 9).then(pl.lit("")).otherwise(pl.col("Company Description")).alias("Company Description"),
+        pl.when(pl.int_range(pl.len()) == 6)
+        .then(pl.lit("999999"))
+        .otherwise(pl.col("NAICS Code"))
+        .alias("NAICS Code"),
+        pl.when(pl.int_range(pl.len()) == 9)
+        .then(pl.lit(""))
+        .otherwise(pl.col("Company Description"))
+        .alias("Company Description"),
     ).drop("Value Added [M.EUR]")
     (bad / "ExioNAICS.csv").write_bytes(df.write_csv().encode())
     return bad
@@ -113,8 +130,14 @@ def test_corrupted_source_fails_the_check_naming_row_and_rule(materialize_datase
     check = next(e for e in m.evaluations() if e.check_name == "exionaics_companies_valid")
     assert not check.passed
     failures = check.metadata["failures"].value
-    assert "ExpectColumnValuesToMatchRegex(naics_code" in failures and "source_row=7" in failures and "999999" in failures
-    assert "ExpectColumnValueLengthsToBeBetween(company_description" in failures and "source_row=10" in failures
+    assert (
+        "ExpectColumnValuesToMatchRegex(naics_code" in failures
+        and "source_row=7" in failures
+        and "999999" in failures
+    )
+    assert (
+        "ExpectColumnValueLengthsToBeBetween(company_description" in failures and "source_row=10" in failures
+    )
     assert "ExpectColumnToExist(value_added_meur)" in failures
     # the blocking check stopped everything downstream: no model was trained on bad data
     assert not m.materializations("exionaics_naics_classifier")
