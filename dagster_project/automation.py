@@ -133,31 +133,27 @@ def _group_keys(graph, group: str) -> list[dg.AssetKey]:
     ]
 
 
-def is_model_or_evaluation(key: dg.AssetKey) -> bool:
-    name = key.to_user_string()
-    return name.endswith(("evaluation", "model", "classifier", "baseline", "baselines", "model_card"))
+def descendants(graph, roots: set[dg.AssetKey]) -> set[dg.AssetKey]:
+    """`roots` and everything downstream of them."""
+    out, frontier = set(roots), list(roots)
+    while frontier:
+        for child in graph.get(frontier.pop()).child_keys:
+            if child not in out:
+                out.add(child)
+                frontier.append(child)
+    return out
 
 
-def build_jobs_and_schedules(datasets: list[Dataset], graph) -> tuple[list, list]:
+def build_jobs_and_schedules(datasets: list[Dataset], graph, models: set[dg.AssetKey]) -> tuple[list, list]:
+    """Per-dataset jobs, the nightly re-validation and the weekly retrain. `models` are the trained-model assets;
+    retraining covers them and everything downstream (evaluations, model cards, footprint marts)."""
     jobs, schedules = [], []
+    retrain = sorted(descendants(graph, models), key=lambda k: k.to_user_string())
     unpartitioned_validation: list[dg.AssetKey] = []
-    models: list[dg.AssetKey] = []
     for ds in datasets:
         keys = _group_keys(graph, ds.name)
         parts = set(partitioned_keys(ds))
-        downstream_of_parts = set()
-        if parts:
-            frontier = list(parts)
-            while frontier:
-                for child in graph.get(frontier.pop()).child_keys:
-                    if child not in downstream_of_parts:
-                        downstream_of_parts.add(child)
-                        frontier.append(child)
-        for k in keys:
-            if is_model_or_evaluation(k):
-                models.append(k)
-            elif k not in parts:
-                unpartitioned_validation.append(k)
+        unpartitioned_validation += [k for k in keys if k not in parts and k not in set(retrain)]
         # One job per dataset that a user (or the UI test) can launch: raw → evaluation.
         if not parts:
             jobs.append(
@@ -186,8 +182,9 @@ def build_jobs_and_schedules(datasets: list[Dataset], graph) -> tuple[list, list
     )
     weekly = dg.define_asset_job(
         "weekly_retrain",
-        selection=dg.AssetSelection.assets(*models),
-        description="Retrains and re-evaluates every model on the current warehouse.",
+        selection=dg.AssetSelection.assets(*retrain),
+        description="Retrains and re-evaluates every model on the current warehouse, then refreshes the model "
+        "cards and footprint marts.",
     )
     jobs += [nightly, weekly]
     schedules += [

@@ -6,7 +6,7 @@ import dagster as dg
 from dagster_project import automation, cluster
 from dagster_project.datasets import load_datasets
 from dagster_project.dbt import build_dbt_assets, build_dbt_docs_asset
-from dagster_project.model_cards import build_platform_assets
+from dagster_project.model_cards import build_platform_assets, find_model_pairs
 from dagster_project.resources import platform_resources
 
 DATASETS = load_datasets()
@@ -18,13 +18,14 @@ def build_definitions() -> dg.Definitions:
     partitioned = {k for ds in DATASETS for k in automation.partitioned_keys(ds)}
     raw = {automation.raw_asset_key(ds) for ds in DATASETS}
     dataset_defs = dg.Definitions.merge(*(ds.defs for ds in DATASETS))
+    dataset_assets = list(dataset_defs.assets or [])
+    # a model card per trained model, the card index and the footprint log (found from the asset graph)
+    platform_assets = build_platform_assets(dataset_assets, DATASETS)
     core = dg.Definitions(
         assets=[
-            *automation.apply_automation(list(dataset_defs.assets or []), partitioned, raw),
+            *automation.apply_automation([*dataset_assets, *platform_assets], partitioned, raw),
             dbt_models,
             build_dbt_docs_asset(dbt_models),
-            # a model card per trained model, the card index and the footprint log (found from the asset graph)
-            *build_platform_assets(list(dataset_defs.assets or []), DATASETS),
         ],
         asset_checks=dataset_defs.asset_checks,
         sensors=[
@@ -36,7 +37,8 @@ def build_definitions() -> dg.Definitions:
         jobs=dataset_defs.jobs,
         resources=platform_resources(),
     )
-    jobs, schedules = automation.build_jobs_and_schedules(DATASETS, core.resolve_asset_graph())
+    models = {pair.model for pair in find_model_pairs(dataset_assets)}
+    jobs, schedules = automation.build_jobs_and_schedules(DATASETS, core.resolve_asset_graph(), models)
     # CDP_PROFILE=cluster: every job runs its steps on Celery workers (see dagster_project/cluster.py).
     return dg.Definitions.merge(
         core, dg.Definitions(jobs=jobs, schedules=schedules, executor=cluster.executor_or_default())

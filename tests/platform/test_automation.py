@@ -138,6 +138,12 @@ def test_jobs_schedules_and_sensors_cover_every_dataset():
     weekly = repo.get_job("weekly_retrain")
     keys = {k.to_user_string() for k in weekly.asset_layer.executable_asset_keys}
     assert "exionaics_naics_classifier" in keys and "exionaics_model_evaluation" in keys
+    # every model the model cards know (e.g. GeoPlant's top-25 baselines), and what follows them: cards, marts
+    from dagster_project.model_cards import find_model_pairs
+
+    for pair in find_model_pairs(list(defs.assets)):
+        assert {pair.model.to_user_string(), pair.evaluation.to_user_string()} <= keys
+    assert {"exionaics_naics_classifier_card", "geoplant_top25_global_card", "platform_footprint"} <= keys
     nightly = repo.get_job("nightly_revalidation")
     nightly_keys = {k.to_user_string() for k in nightly.asset_layer.executable_asset_keys}
     assert {"exionaics_raw_files", "exionaics_companies", "exionaics_training_set"} <= nightly_keys
