@@ -115,6 +115,28 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
 translator = PlatformDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
+def with_row_counts(events: list, context: dg.AssetExecutionContext, warehouse_path: str):
+    """Add `dagster/row_count` to each model's materialisation (read-only, after dbt finished). A relation only
+    dbt can read (a view over s3:// parquet needs dbt's fsspec registration) just goes without a count."""
+    import duckdb
+
+    try:
+        con = duckdb.connect(warehouse_path, read_only=True)
+    except duckdb.Error:
+        yield from events
+        return
+    with con:
+        for event in events:
+            if isinstance(event, dg.Output):
+                name = context.asset_key_for_output(event.output_name).path[-1]
+                try:
+                    count = con.execute(f'select count(*) from "{name}"').fetchone()[0]
+                    event = event.with_metadata({**event.metadata, "dagster/row_count": int(count)})
+                except duckdb.Error:
+                    pass
+            yield event
+
+
 def build_dbt_assets() -> dg.AssetsDefinition:
     prepare_manifest()
     dbt_project.prepare_if_dev()
@@ -132,12 +154,19 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         """Builds (runs and tests) the selected dbt models in the DuckDB warehouse."""
         args = ["build", "--vars", json.dumps(dbt_vars(lake, warehouse.path)), "--target", dbt_target(lake)]
         invocation = dbt.cli(args, context=context)
+        events = []
         try:
-            yield from invocation.stream()
+            # dbt holds DuckDB's write lock while it runs, so the events are collected and the models' row counts
+            # read once it has finished (dagster-dbt's fetch_row_counts would hold the file open in-process).
+            events.extend(invocation.stream())
+        except Exception:
+            yield from events
+            raise
         finally:
             # dagster-dbt leaves a target folder per run (manifest, compiled SQL, logs: megabytes each); the
-            # events are already in Dagster, so drop it rather than let dbt/target grow without bound.
+            # events are in memory, so drop it rather than let dbt/target grow without bound.
             shutil.rmtree(invocation.target_path, ignore_errors=True)
+        yield from with_row_counts(events, context, warehouse.path)
 
     return warehouse_dbt_models
 

@@ -80,6 +80,9 @@ def _assert_pipeline_ok(m):
     with duckdb.connect(m.warehouse_path, read_only=True) as con:
         splits = dict(con.sql("select split, count(*) from exionaics_training_set group by 1").fetchall())
     assert set(splits) == {"train", "validation", "test"} and splits["train"] > splits["test"] > 100
+    # dbt marts carry their row counts, read once dbt released the warehouse
+    (mart,) = m.materializations("exionaics_training_set")
+    assert mart.metadata["dagster/row_count"].value == sum(splits.values())
     return top1
 
 
