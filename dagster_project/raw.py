@@ -49,8 +49,13 @@ def list_source_files(source: str, patterns: Iterable[str] | None = None) -> lis
     return rels
 
 
+def raw_relpath(dataset: str, relpath: str = "") -> str:
+    """Where a dataset's raw copy of `relpath` lives on the lake (the one place that spells the raw layout)."""
+    return f"raw/{dataset}/{relpath}" if relpath else f"raw/{dataset}"
+
+
 def manifest_path(dataset: str) -> str:
-    return f"raw/{dataset}/_manifest.parquet"
+    return raw_relpath(dataset, "_manifest.parquet")
 
 
 def read_manifest(lake: Lake, dataset: str) -> pl.DataFrame:
@@ -91,7 +96,7 @@ def ingest_raw(
     rows, copied, unchanged = [], 0, 0
     for i, rel in enumerate(relpaths, 1):
         src_url = (url_for(rel) if url_for else f"{source.rstrip('/')}/{rel}") if is_http(source) else None
-        raw_rel = f"raw/{dataset}/{rel}"
+        raw_rel = raw_relpath(dataset, rel)
         if src_url is not None:
             local = settings.cache_dir() / dataset / rel
             digest, size = fetch_url(
@@ -117,7 +122,7 @@ def ingest_raw(
             continue
         if prev is not None and lake.exists(raw_rel):
             stamp = prev["retrieved_at"].strftime("%Y%m%dT%H%M%S")
-            history = lake.path(f"raw/{dataset}/_history/{stamp}/{rel}")
+            history = lake.path(raw_relpath(dataset, f"_history/{stamp}/{rel}"))
             lake.fs.makedirs(history.rsplit("/", 1)[0], exist_ok=True)
             lake.fs.mv(lake.path(raw_rel), history)
             say(f"{rel}: changed at the source; previous copy kept at {history}")
@@ -158,4 +163,4 @@ def _hash_stream(opener: Callable) -> tuple[str, int]:
 
 def open_raw(lake: Lake, dataset: str, relpath: str, mode: str = "rb"):
     """Open a raw file (as received) for reading."""
-    return lake.fs.open(lake.path(f"raw/{dataset}/{relpath}"), mode)
+    return lake.fs.open(lake.path(raw_relpath(dataset, relpath)), mode)

@@ -26,7 +26,7 @@ import polars as pl
 from dagster_project import settings
 from dagster_project.download import fetch_url, md5_file
 from dagster_project.errors import SourceFormatError
-from dagster_project.raw import ingest_raw, read_manifest
+from dagster_project.raw import ingest_raw, raw_relpath, read_manifest
 from dagster_project.storage import Lake
 
 log = logging.getLogger(__name__)
@@ -159,10 +159,10 @@ def download_record(
     to_fetch = []
     for rel, f in by_rel.items():
         local = cache_path(dataset, rel)
-        if f.md5 and rel in previous and lake.exists(f"raw/{dataset}/{rel}"):
+        if f.md5 and rel in previous and lake.exists(raw_relpath(dataset, rel)):
             if not local.exists():
                 local.parent.mkdir(parents=True, exist_ok=True)
-                lake.fs.get(lake.path(f"raw/{dataset}/{rel}"), str(local))
+                lake.fs.get(lake.path(raw_relpath(dataset, rel)), str(local))
             if md5_file(local) == f.md5:
                 say(f"{rel}: unchanged at the source (md5 {f.md5}), not downloaded again")
                 continue

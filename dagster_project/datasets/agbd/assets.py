@@ -13,7 +13,7 @@ from dagster_project import settings
 from dagster_project.cluster import resource_hints
 from dagster_project.datasets.agbd import checks, source
 from dagster_project.metadata import table_metadata
-from dagster_project.raw import ingest_raw
+from dagster_project.raw import ingest_raw, raw_relpath
 from dagster_project.resources import SourceCredentials
 from dagster_project.storage import Lake
 from dagster_project.validation import combine, python_report, validate_frame
@@ -44,7 +44,7 @@ class AgbdSourceConfig(dg.Config):
 
 
 def _raw_root(lake: Lake) -> str:
-    return lake.path("raw", DATASET)
+    return lake.path(raw_relpath(DATASET))
 
 
 @dg.asset(name="agbd_raw_files", group_name=GROUP, kinds={"python", "hdf5", "parquet"})

@@ -13,14 +13,14 @@ from dagster_project.cluster import resource_hints
 from dagster_project.datasets.cloudtracks import checks, pixels, source
 from dagster_project.errors import SourceFormatError
 from dagster_project.metadata import table_metadata
-from dagster_project.raw import ingest_raw, is_http, list_source_files
+from dagster_project.raw import ingest_raw, is_http, list_source_files, raw_relpath
 from dagster_project.resources import SourceCredentials
 from dagster_project.storage import Lake
 from dagster_project.validation import python_report, validate_frame
 
 DATASET = source.DATASET
 GROUP = "cloudtracks"
-RAW = f"raw/{DATASET}"
+RAW = raw_relpath(DATASET)
 ARCHIVES = "_archives"
 LAYOUT_PATTERNS = ("*.csv", "*.png", "*.jpg", "*.jpeg", "*.PNG", "*.JPG", "*.json", "*.npy")
 COCO_DIR = f"exports/{DATASET}/coco"

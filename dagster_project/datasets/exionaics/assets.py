@@ -8,7 +8,7 @@ import polars as pl
 from dagster_project import settings
 from dagster_project.datasets.exionaics import checks, source
 from dagster_project.metadata import table_metadata
-from dagster_project.raw import ingest_raw, is_http
+from dagster_project.raw import ingest_raw, is_http, raw_relpath
 from dagster_project.resources import SourceCredentials
 from dagster_project.storage import Lake
 from dagster_project.validation import validate_frame
@@ -61,7 +61,7 @@ def exionaics_raw_files(
 
 
 def _raw_bytes(lake: Lake, relpath: str) -> bytes:
-    return lake.read_bytes(f"raw/{DATASET}/{relpath}")
+    return lake.read_bytes(raw_relpath(DATASET, relpath))
 
 
 @dg.asset(

@@ -18,7 +18,7 @@ import requests
 from dagster_project import settings
 from dagster_project.cluster import resource_hints
 from dagster_project.metadata import table_metadata
-from dagster_project.raw import ingest_raw, is_http, read_manifest
+from dagster_project.raw import ingest_raw, is_http, raw_relpath, read_manifest
 from dagster_project.resources import SourceCredentials
 from dagster_project.storage import Lake
 from dagster_project.validation import RuleResult, combine, python_report, validate_frame
@@ -142,7 +142,7 @@ def _relpaths(manifest: pl.DataFrame) -> list[str]:
 
 
 def _raw(lake: Lake, relpath: str) -> str:
-    return lake.path(f"raw/{DATASET}/{relpath}")
+    return lake.path(raw_relpath(DATASET, relpath))
 
 
 # --- presence-absence surveys -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from dagster_project.cluster import resource_hints
 from dagster_project.datasets.pcbvision import checks, source
 from dagster_project.errors import ChecksumMismatchError
 from dagster_project.metadata import table_metadata
-from dagster_project.raw import ingest_raw, is_http, list_source_files
+from dagster_project.raw import ingest_raw, is_http, list_source_files, raw_relpath
 from dagster_project.resources import SourceCredentials
 from dagster_project.storage import Lake
 from dagster_project.validation import combine, python_report, validate_frame
@@ -160,7 +160,7 @@ class BoardPixelsConfig(dg.Config):
 
 
 def _raw_root(lake: Lake) -> str:
-    return lake.path("raw", DATASET)
+    return lake.path(raw_relpath(DATASET))
 
 
 @dg.asset(
@@ -194,7 +194,7 @@ def pcbvision_board_pixels(context: dg.AssetExecutionContext, config: BoardPixel
     )
     bp = source.read_board(
         lake.fs, _raw_root(lake), board, preprocessing=prep, block_lines=config.block_lines,
-        display_root=lake.url("raw", DATASET),
+        display_root=lake.url(raw_relpath(DATASET)),
     )  # fmt: skip
     df = bp.pixels
     suite = f"pcbvision_board_pixels_{context.partition_key}"
@@ -251,7 +251,7 @@ def pcbvision_rgb_images(context: dg.AssetExecutionContext, lake: Lake):
     per class in the General and Monoseg RGB masks, and the board's RGB split (the authors' RGB notebook splits
     the 53 boards 33/9/11 with scikit-learn, independently of the HSI split lists)."""
     board = source.board_of(context.partition_key)
-    rgb = source.read_rgb_board(lake.fs, _raw_root(lake), board, display_root=lake.url("raw", DATASET))
+    rgb = source.read_rgb_board(lake.fs, _raw_root(lake), board, display_root=lake.url(raw_relpath(DATASET)))
     df = pl.DataFrame([rgb.row])
     suite = f"pcbvision_rgb_images_{context.partition_key}"
     report = python_report(suite, checks.rgb_python_rules(rgb), 1)
