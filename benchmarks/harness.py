@@ -145,3 +145,49 @@ class Table:
             raise ValueError(f"growth must be 'mb', 'ratio' or None, not {growth!r}")
         line = f"{self.indent} ratio platform / {base_name}: {', '.join(parts)}"
         return f"{line} ({note})" if note else line
+
+
+# Environment variable naming a JSON-lines file that `python -m benchmarks` collects into one summary table
+# (and benchmarks/RESULTS.md). Unset when a benchmark module runs on its own: then rows are only printed.
+RESULTS_ENV = "CDP_BENCH_RESULTS"
+
+
+def record_target(
+    workload: str,
+    size: str,
+    ours: str,
+    baseline: str,
+    throughput_ratio: float | None,
+    rss_ratio: float | None,
+    target: str,
+    passed: bool,
+    note: str = "",
+) -> dict[str, Any]:
+    """One row of the summary table: a workload at a size, our figure and the baseline's (with units, e.g.
+    "1.04 M rows/s"), the throughput and peak-RSS ratios ours / baseline, the target in words (e.g.
+    "throughput >= 0.8x, peak RSS <= 1.0x") and whether this run met it. Printed, and appended to the file
+    named by CDP_BENCH_RESULTS when set."""
+    import os
+
+    row = {
+        "workload": workload,
+        "size": size,
+        "ours": ours,
+        "baseline": baseline,
+        "throughput_ratio": throughput_ratio,
+        "rss_ratio": rss_ratio,
+        "target": target,
+        "pass": bool(passed),
+        "note": note,
+    }
+    verdict = "PASS" if passed else "FAIL"
+    tr = "-" if throughput_ratio is None else f"x{throughput_ratio:.2f}"
+    rr = "-" if rss_ratio is None else f"x{rss_ratio:.2f}"
+    print(
+        f"TARGET {verdict}: {workload} [{size}] ours {ours} vs {baseline}: throughput {tr}, peak RSS {rr} ({target})"
+    )
+    path = os.environ.get(RESULTS_ENV)
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+    return row
