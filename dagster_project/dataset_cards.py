@@ -178,9 +178,23 @@ def check_outcome(instance: dg.DagsterInstance, spec: dg.AssetCheckSpec) -> Chec
     )
 
     def page(cursor):
-        recs = instance.event_log_storage.get_asset_check_execution_history(key, limit=500, cursor=cursor)
-        evaluated = [(r.partition, r.evaluation) for r in recs if r.evaluation is not None]
-        return evaluated, (recs[-1].id if recs else None), len(recs) == 500
+        page_recs = instance.event_log_storage.get_asset_check_execution_history(
+            key, limit=500, cursor=cursor
+        )
+        recs = [r for r in page_recs if r.evaluation is not None]
+        # A check of a partitioned asset is not partitioned itself, so its records carry no partition: take it
+        # from the run that evaluated it (one run per partition).
+        missing = sorted({r.run_id for r in recs if r.partition is None})
+        tags = (
+            {
+                run.run_id: run.tags.get("dagster/partition")
+                for run in instance.get_runs(dg.RunsFilter(run_ids=missing))
+            }
+            if missing
+            else {}
+        )
+        evaluated = [(r.partition or tags.get(r.run_id), r.evaluation) for r in recs]
+        return evaluated, (page_recs[-1].id if page_recs else None), len(page_recs) == 500
 
     rules: dict[str, RuleOutcome] = {}
     for evaluation in _latest_per_partition(page).values():
@@ -221,6 +235,16 @@ def run_facts(instance, lake, dataset: str, tables: Sequence[dg.AssetKey], check
 
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+class _CardDumper(yaml.SafeDumper):
+    """Multi-line strings (the BibTeX citation) as YAML literal blocks, readable in the card as written."""
+
+
+_CardDumper.add_representer(
+    str,
+    lambda dumper, v: dumper.represent_scalar("tag:yaml.org,2002:str", v, style="|" if "\n" in v else None),
+)
 
 
 def render_dataset_card(
@@ -305,13 +329,14 @@ Source: {facts.source}. Raw area: {facts.raw_files:,} files, {facts.raw_bytes:,}
 
 ## Validation rules and their latest results
 
-Latest evaluation of each check (per partition for partitioned tables): passed / failed partitions.
+Latest evaluation of each check (per partition for partitioned tables): passed / failed partitions. A rule
+evaluated once per split or partition counts each evaluation.
 
 | table | check | latest result | passed / failed | what it checks |
 |---|---|---|---|---|
 {checks}
 
-| check | rule | result | passed / failed | unexpected rows |
+| check | rule | result | evaluations passed / failed | unexpected rows |
 |---|---|---|---|---|
 {rules or "| - | no rule results recorded | - | - | - |"}
 
@@ -327,7 +352,8 @@ Latest evaluation of each check (per partition for partitioned tables): passed /
 {card.citation.strip()}
 ```
 """
-    return "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True) + "---\n" + body.lstrip("\n")
+    meta = yaml.dump(front, Dumper=_CardDumper, sort_keys=False, allow_unicode=True, width=120)
+    return "---\n" + meta + "---\n" + body.lstrip("\n")
 
 
 def parse_dataset_card(text: str) -> tuple[dict, str]:
