@@ -293,6 +293,7 @@ def test_landed_datasets_have_a_dataset_card_and_model_cards_link_it(platform_ru
             assert front["training_data_fingerprint"] == fp and f"`{fp['id']}`" in body
 
 
+@pytest.mark.slow  # a full PCB-Vision run (about 1 CPU-minute)
 def test_a_partitioned_dataset_read_from_another_folder(materialize_dataset, lake_local, tmp_path):
     """PCB-Vision from a copy of the sample: the comparison table names the folder and its counts, and the card
     adds up the latest evaluation of every board's checks."""
