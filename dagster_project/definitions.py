@@ -4,6 +4,7 @@ and what keeps it fresh (source sensors, declarative automation, nightly and wee
 import dagster as dg
 
 from dagster_project import automation, cluster
+from dagster_project.dataset_cards import build_dataset_card_assets
 from dagster_project.datasets import load_datasets
 from dagster_project.dbt import build_dbt_assets, build_dbt_docs_asset
 from dagster_project.model_cards import build_platform_assets, find_model_pairs
@@ -21,6 +22,7 @@ def build_definitions() -> dg.Definitions:
     dataset_assets = list(dataset_defs.assets or [])
     # a model card per trained model, the card index and the footprint log (found from the asset graph)
     platform_assets = build_platform_assets(dataset_assets, DATASETS)
+    platform_assets += build_dataset_card_assets(DATASETS)  # a Hugging Face dataset card per dataset
     core = dg.Definitions(
         assets=[
             *automation.apply_automation([*dataset_assets, *platform_assets], partitioned, raw),

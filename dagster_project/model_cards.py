@@ -12,7 +12,13 @@ gets `<model>_card` in the model's group, with the model and its evaluation as i
   several models whose metric names start with a model's short name, e.g. `knn_f1_at_25`, only that model's);
 - `co2_eq_emissions`: the model's training footprint (`measure_footprint`), in grams as the Hub expects;
 - `carbon_efficiency`: the label of `carbon_efficiency()` (documented classes, also in the `platform_model_carbon`
-  mart).
+  mart);
+- `training_data_fingerprint`: the model's `fingerprint/*` metadata (`dagster_project/fingerprint.py`: fingerprint
+  id, raw manifest sha256 and file count, rows and sha256 of each training frame, code version), also shown in a
+  "Training data fingerprint" section, when the model records one.
+
+The card links to the dataset's card (`dataset_cards/<dataset>/README.md`, `dagster_project/dataset_cards.py`) and
+names the source the run read (`metadata.run_label`).
 
 Cards are stored on the lake at `model_cards/<model>/README.md`, with a one-row `card.parquet` beside it for dbt.
 """
@@ -28,7 +34,11 @@ import dagster as dg
 import polars as pl
 import yaml
 
+from dagster_project.dataset_cards import card_relpath as dataset_card_relpath
+from dagster_project.dataset_cards import load_card as load_dataset_card
+from dagster_project.fingerprint import PREFIX as FINGERPRINT_PREFIX
 from dagster_project.footprint import FOOTPRINT_LOG_KEY, PLATFORM_GROUP, build_footprint_log_asset
+from dagster_project.metadata import run_label
 
 MODEL_SUFFIXES = ("model", "classifier", "regressor", "baseline", "estimator", "predictor")
 TABLE_KINDS = {"parquet", "polars", "pandas", "dbt", "duckdb", "table", "csv", "sql"}
@@ -231,6 +241,46 @@ def _fmt(v: float | None, unit: str = "") -> str:
     return "unmeasured" if v is None else f"{v:.4g}{unit}"
 
 
+def training_fingerprint_of(metadata: dict[str, Any]) -> dict[str, Any] | None:
+    """The model's `fingerprint/*` metadata as one mapping (None when it has none): `id`, `raw_manifest_sha256`,
+    `raw_files`, `code_version` and `frames` ({frame: {rows, sha256}})."""
+    entries = {
+        k[len(FINGERPRINT_PREFIX) :]: getattr(v, "value", v)
+        for k, v in metadata.items()
+        if k.startswith(FINGERPRINT_PREFIX)
+    }
+    if not entries:
+        return None
+    out: dict[str, Any] = {}
+    frames: dict[str, dict[str, Any]] = {}
+    for name, value in sorted(entries.items()):
+        frame, _, field = name.rpartition("/")
+        if frame and field in ("rows", "sha256"):
+            frames.setdefault(frame, {})[field] = value
+        else:
+            out[name] = value
+    return {**out, "frames": frames}
+
+
+def _fingerprint_section(fp: dict[str, Any] | None) -> str:
+    if fp is None:
+        return "The model records no training-data fingerprint (`fingerprint/*` metadata)."
+    rows = [
+        f"| fingerprint id | `{fp.get('id', 'n/a')}` |",
+        f"| raw manifest sha256 ({fp.get('raw_files', 'n/a')} files) | `{fp.get('raw_manifest_sha256', 'n/a')}` |",
+        *(
+            f"| frame `{name}`: {f.get('rows', 'n/a')} rows | `{f.get('sha256', 'n/a')}` |"
+            for name, f in fp.get("frames", {}).items()
+        ),
+        f"| code version | `{fp.get('code_version', 'n/a')}` |",
+    ]
+    return (
+        "Exactly what the model was fitted on (`dagster_project/fingerprint.py`): equal ids mean the same raw "
+        "files, the same training rows in the same order; the code version is shown but not part of the id.\n\n"
+        "| what | value |\n|---|---|\n" + "\n".join(rows)
+    )
+
+
 def render_card(
     *,
     model: str,
@@ -247,10 +297,14 @@ def render_card(
     efficiency: dict,
     model_description: str,
     model_type: str,
+    dataset_card: str | None = None,
+    source_label: str | None = None,
 ) -> str:
-    """The card text: YAML front matter (Hugging Face model-card metadata) and a short human section."""
+    """The card text: YAML front matter (Hugging Face model-card metadata) and a short human section.
+    `dataset_card` is the location of the dataset's card, `source_label` what the run read (`run_label`)."""
     lic, lic_name = hf_license(license_text)
     train_kg = _fp(train_md, "co2e_kg")
+    fingerprint = training_fingerprint_of(train_md)
     front: dict[str, Any] = {
         "license": lic,
         **({"license_name": lic_name} if lic_name else {}),
@@ -289,6 +343,7 @@ def render_card(
             "unit": efficiency["unit"],
             "classes": " ".join(f"{n}<{b:g}" for n, b in EFFICIENCY_CLASSES if math.isfinite(b)) + " E>=1000",
         },
+        "training_data_fingerprint": fingerprint,
     }
     front = {k: v for k, v in front.items() if v is not None}
     headline_txt = (
@@ -315,7 +370,11 @@ Trained and evaluated by climate-data-platform (Dagster assets `{model}` and `{e
 ## Data
 
 {dataset_title or dataset} ({dataset_homepage or "no home page recorded"}). Licence of the source data:
-{license_text or "unknown"}; the model inherits its terms.
+{license_text or "unknown"}; the model inherits its terms.{
+        f" Dataset card: [{dataset_card_relpath(dataset)}](../../{dataset_card_relpath(dataset)}) (`{dataset_card}`)."
+        if dataset_card
+        else ""
+    }{f" This run read: {source_label}." if source_label else ""}
 
 ## Split and evaluation
 
@@ -325,16 +384,24 @@ Metrics are on the `{split}` split as computed by `{evaluation}`; headline {head
 |---|---|
 {rows}
 
+## Training data fingerprint
+
+{_fingerprint_section(fingerprint)}
+
 ## Footprint
 
-Carbon-efficiency label **{efficiency["label"]}** ({_fmt(efficiency["value"])} {efficiency["unit"]}; classes, in g CO2e per
+Carbon-efficiency label **{efficiency["label"]}** ({_fmt(efficiency["value"])} {
+        efficiency["unit"]
+    }; classes, in g CO2e per
 unit of the headline metric: A+ < 0.1, A < 1, B < 10, C < 100, D < 1000, E above).
 
 | step | status | wall time | energy | CO2e | water |
 |---|---|---|---|---|---|
 {fp_rows}
 
-Method: {_fp(train_md, "method") or "unmeasured"}{f" (reason: {reason})" if reason else ""}. CO2e = energy x grid
+Method: {_fp(train_md, "method") or "unmeasured"}{
+        f" (reason: {reason})" if reason else ""
+    }. CO2e = energy x grid
 intensity; water = energy x (on-site WUE + off-site water intensity of electricity). See the README, "Footprint
 accounting", for the settings, defaults and sources.
 
@@ -342,7 +409,9 @@ accounting", for the settings, defaults and sources.
 
 For research on the platform's climate datasets and for comparing runs of this pipeline. Unless the dataset's
 source was configured to the full data (`CDP_{dataset.upper()}_SOURCE`), the model was trained on the small
-synthetic sample shipped in `assets/{dataset}/`: its metrics show that the pipeline works end to end and are not
+synthetic sample shipped in `assets/{
+        dataset
+    }/`: its metrics show that the pipeline works end to end and are not
 comparable to the paper's figures on the full data. Not for operational decisions.
 """
     return "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True) + "---\n" + body.lstrip("\n")
@@ -426,6 +495,8 @@ def build_model_card_asset(pair: ModelPair, dataset, model_description: str = ""
             efficiency=efficiency,
             model_description=model_description,
             model_type=_model_type(model),
+            dataset_card=lake.url(dataset_card_relpath(ds_name)) if load_dataset_card(ds_name) else None,
+            source_label=run_label(ds_name, lake),
         )
         card_rel = f"{CARDS_DIR}/{model_name}/README.md"
         lake.write_bytes(card_rel, text.encode())

@@ -9,7 +9,7 @@ import polars as pl
 
 from dagster_project.cluster import resource_hints
 from dagster_project.footprint import measure_footprint
-from dagster_project.metadata import paper_vs_ours, save_figure
+from dagster_project.metadata import paper_vs_ours, run_label, save_figure
 from dagster_project.storage import Lake
 from dagster_project.warehouse import Warehouse
 
@@ -215,7 +215,11 @@ def agbd_model_evaluation(
             "headline_metric": dg.MetadataValue.float(metrics["rmse"]),
             "per_biome": dg.MetadataValue.md(table),
             "paper_vs_ours": dg.MetadataValue.md(
-                paper_vs_ours([("RMSE (Mg/ha)", PAPER["rmse"], metrics["rmse"])], paper=PAPER_SOURCE)
+                paper_vs_ours(
+                    [("RMSE (Mg/ha)", PAPER["rmse"], metrics["rmse"])],
+                    paper=PAPER_SOURCE,
+                    run=run_label("agbd", lake, rows={"test footprints": test.height}),
+                )
             ),
             **plots,
         }

@@ -9,7 +9,7 @@ import polars as pl
 from dagster_project.cluster import resource_hints
 from dagster_project.datasets.cloudtracks import pixels, source
 from dagster_project.footprint import measure_footprint
-from dagster_project.metadata import paper_vs_ours, preview_markdown, save_figure
+from dagster_project.metadata import paper_vs_ours, preview_markdown, run_label, save_figure
 from dagster_project.storage import Lake
 from dagster_project.warehouse import Warehouse
 
@@ -176,7 +176,8 @@ def _overlay_figure(samples):
             ax.set_xticks([])
             ax.set_yticks([])
     fig.suptitle(
-        "CloudTracks test images: annotation (green outline) vs prediction (red), sample data", fontsize=9
+        f"CloudTracks test images: annotation (green outline) vs prediction (red), {run_label('cloudtracks')}",
+        fontsize=9,
     )
     return fig
 
@@ -275,7 +276,13 @@ def cloudtracks_model_evaluation(
                 "`f1_dev_code_formula` shows their formula for comparison only."
             ),
             "baselines": dg.MetadataValue.json(baselines),
-            "paper_vs_ours": dg.MetadataValue.md(paper_vs_ours(rows, paper="CloudTracks, arXiv 2401.14486")),
+            "paper_vs_ours": dg.MetadataValue.md(
+                paper_vs_ours(
+                    rows,
+                    paper="CloudTracks, arXiv 2401.14486",
+                    run=run_label("cloudtracks", lake, rows={"test images": len(ids)}),
+                )
+            ),
             "per_image": dg.MetadataValue.md(
                 preview_markdown(per_image.with_columns(pl.col("iou").round(3)), rows=50)
             ),

@@ -7,7 +7,7 @@ import polars as pl
 
 from dagster_project.cluster import resource_hints
 from dagster_project.footprint import measure_footprint
-from dagster_project.metadata import paper_vs_ours, save_figure
+from dagster_project.metadata import paper_vs_ours, run_label, save_figure
 from dagster_project.storage import Lake
 from dagster_project.warehouse import Warehouse
 
@@ -172,7 +172,7 @@ def exionaics_model_evaluation(
     ax.set_ylabel("top-k accuracy (test split)")
     ax.set_ylim(0, 1.02)
     ax.legend(loc="lower right")
-    ax.set_title("ExioNAICS: top-k accuracy, this run (sample data)")
+    ax.set_title(f"ExioNAICS: top-k accuracy, this run ({run_label('exionaics', lake)})")
     plots = save_figure(lake, "reports/exionaics/topk_accuracy.png", fig, "topk_accuracy_plot")
 
     context.add_output_metadata(
@@ -188,6 +188,7 @@ def exionaics_model_evaluation(
                         ("MAPE of emission estimate", PAPER["mape_emissions"], metrics["mape_emissions"]),
                     ],
                     paper="GREEN, arXiv 2502.06874",
+                    run=run_label("exionaics", lake, rows={"test companies": test.height}),
                 )
             ),
             **plots,

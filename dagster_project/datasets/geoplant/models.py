@@ -11,7 +11,7 @@ import polars as pl
 
 from dagster_project.cluster import resource_hints
 from dagster_project.footprint import measure_footprint
-from dagster_project.metadata import paper_vs_ours, save_figure, table_metadata
+from dagster_project.metadata import paper_vs_ours, run_label, save_figure, table_metadata
 from dagster_project.storage import Lake
 from dagster_project.warehouse import Warehouse
 
@@ -302,7 +302,7 @@ def geoplant_model_evaluation(
         data.filter(pl.col("subset") == "train"),
         holdout,
         per_survey["knn"],
-        f"GeoPlant kNN, held-out 10 km blocks (sample data): F1s@25 = {metrics['knn_f1_at_25']:.3f}",
+        f"GeoPlant kNN, held-out 10 km blocks ({run_label('geoplant', lake)}): F1s@25 = {metrics['knn_f1_at_25']:.3f}",
     )
     context.add_output_metadata(
         {
@@ -311,7 +311,11 @@ def geoplant_model_evaluation(
             "headline_metric": dg.MetadataValue.float(metrics["knn_f1_at_25"]),
             "models": dg.MetadataValue.md(table_metadata(table)["preview"].value),
             "paper_vs_ours": dg.MetadataValue.md(
-                paper_vs_ours(rows, paper="GeoPlant, NeurIPS 2024 D&B; Kaggle GLC24 test")
+                paper_vs_ours(
+                    rows,
+                    paper="GeoPlant, NeurIPS 2024 D&B; Kaggle GLC24 test",
+                    run=run_label("geoplant", lake, rows={"hold-out surveys": holdout.height}),
+                )
             ),
             "submission": dg.MetadataValue.path(lake.url(SUBMISSION)),
             "submission_rows": submission.height,

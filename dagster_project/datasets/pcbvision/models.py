@@ -12,7 +12,7 @@ import polars as pl
 from dagster_project.cluster import resource_hints
 from dagster_project.datasets.pcbvision.source import CLASSES, partition_key
 from dagster_project.footprint import measure_footprint
-from dagster_project.metadata import paper_vs_ours, save_figure
+from dagster_project.metadata import paper_vs_ours, run_label, save_figure
 from dagster_project.storage import Lake
 from dagster_project.warehouse import Warehouse
 
@@ -255,7 +255,7 @@ def pcbvision_model_evaluation(
     """`pcbvision_pixel_classifier` applied to every pixel of the official HSI test boards (one board at a time),
     scored against the General masks: per-class precision, recall, F1 and IoU, pixel accuracy, mean IoU and
     Cohen's kappa (one number), a majority-class baseline, predicted masks beside the ground truth, and the
-    authors' UNet numbers (paper, full data) beside ours (this run, sample data)."""
+    authors' UNet numbers (paper, full data) beside ours (this run, labelled by the source it read)."""
     boards = boards_of_split(warehouse, "test")
     if not boards:
         raise ValueError("no official HSI test board has been materialised (pcbvision_board_stats)")
@@ -306,6 +306,9 @@ def pcbvision_model_evaluation(
                 paper_vs_ours(
                     comparison,
                     paper="UNet, HSI 214 bands, 128x128 patches, HSI_patches.ipynb; test boards, General masks",
+                    run=run_label(
+                        "pcbvision", lake, rows={"test boards": len(boards), "test pixels": int(m["pixels"])}
+                    ),
                 )
             ),
             **plots,
