@@ -8,7 +8,7 @@ other module to it): a reader here per setting, so the names, defaults and meani
 | `CDP_WAREHOUSE_PATH` | `<repo>/data/warehouse.duckdb` | the DuckDB file dbt builds (local disk: DuckDB cannot write to S3) |
 | `CDP_<NAME>_SOURCE` | `<repo>/assets/<name>` | where a dataset's source files are read from: a folder, `s3://...` or an `https://` base URL |
 | `CDP_CACHE_DIR` | `<repo>/.cache/downloads` | where resumable HTTPS downloads keep their partial files |
-| `CDP_PROFILE`, `CDP_CELERY_*`, `CDP_CLUSTER_CONCURRENT_RUNS` | see `dagster_project/cluster.py` | the cluster deployment profile |
+| `CDP_PROFILE`, `CDP_CELERY_*`, `CDP_CLUSTER_CONCURRENT_RUNS` | see `dagster_project/executor.py` | the cluster deployment profile |
 | `CDP_FOOTPRINT_*`, `CDP_GRID_*`, `CDP_WUE_ONSITE_L_PER_KWH`, `CDP_WATER_OFFSITE_L_PER_KWH` | see `dagster_project/footprint/` | footprint accounting |
 | `HF_TOKEN`, `KAGGLE_USERNAME`, `KAGGLE_KEY`, `ZENODO_TOKEN` | unset | source credentials, passed to resources as `dg.EnvVar` (never copied into config) |
 
@@ -46,7 +46,7 @@ def source_location(dataset: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# the cluster profile (meanings and why these defaults: dagster_project/cluster.py)
+# the cluster profile (meanings and why these defaults: dagster_project/executor.py)
 
 PROFILE_ENV = "CDP_PROFILE"
 
