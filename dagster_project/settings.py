@@ -8,6 +8,8 @@ other module to it): a reader here per setting, so the names, defaults and meani
 | `CDP_WAREHOUSE_PATH` | `<repo>/data/warehouse.duckdb` | the DuckDB file dbt builds (local disk: DuckDB cannot write to S3) |
 | `CDP_<NAME>_SOURCE` | `<repo>/assets/<name>` | where a dataset's source files are read from: a folder, `s3://...` or an `https://` base URL |
 | `CDP_CACHE_DIR` | `<repo>/.cache/downloads` | where resumable HTTPS downloads keep their partial files |
+| `CDP_<NAME>_FILES` | unset | comma-separated relative paths of a dataset's source files to ingest (where the dataset supports it) |
+| `DAGSTER_HOME` | `<repo>/.dagster_home` | the Dagster instance of `python -m dagster_project` |
 | `CDP_PROFILE`, `CDP_CELERY_*`, `CDP_CLUSTER_CONCURRENT_RUNS` | see `dagster_project/executor.py` | the cluster deployment profile |
 | `CDP_FOOTPRINT_*`, `CDP_GRID_*`, `CDP_WUE_ONSITE_L_PER_KWH`, `CDP_WATER_OFFSITE_L_PER_KWH` | see `dagster_project/footprint/` | footprint accounting |
 | `HF_TOKEN`, `KAGGLE_USERNAME`, `KAGGLE_KEY`, `ZENODO_TOKEN` | unset | source credentials, passed to resources as `dg.EnvVar` (never copied into config) |
@@ -43,6 +45,26 @@ def cache_dir() -> Path:
 def source_location(dataset: str) -> str:
     """The configured source of a dataset: env `CDP_<NAME>_SOURCE`, else the shipped sample."""
     return os.environ.get(f"CDP_{dataset.upper()}_SOURCE") or str(SAMPLES_DIR / dataset)
+
+
+def source_files(dataset: str) -> list[str]:
+    """The files of a dataset's source named by env `CDP_<NAME>_FILES` (comma-separated relative paths; empty when
+    unset), for sources that cannot be listed (an HTTPS base URL) or to ingest a subset. Read today by AGBD
+    (`CDP_AGBD_FILES`) and ExioNAICS (`CDP_EXIONAICS_FILES`), which still read the variable themselves."""
+    raw = os.environ.get(f"CDP_{dataset.upper()}_FILES", "")
+    return [f.strip() for f in raw.split(",") if f.strip()]
+
+
+def dagster_home(*, export: bool = False) -> Path:
+    """The Dagster instance folder: env `DAGSTER_HOME`, else `<repo>/.dagster_home`. With `export`, the default is
+    also written to the environment, so the subprocesses that `python -m dagster_project` starts (dagster dev,
+    dbt) see the same instance."""
+    default = str(REPO_ROOT / ".dagster_home")
+    return Path(
+        os.environ.setdefault("DAGSTER_HOME", default)
+        if export
+        else os.environ.get("DAGSTER_HOME") or default
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ modules; a dataset's `source.py` stays free of Dagster, also through the platfor
 are importable without Dagster or Celery. Static checks (AST) plus one subprocess import: no run, no fixtures."""
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -188,3 +189,17 @@ def test_source_modules_and_resource_hints_need_no_dagster():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=settings.REPO_ROOT
     )
     assert out.stdout.strip() == "[]", f"{sorted(platform_imports)} pull in {out.stdout.strip()}"
+
+
+def test_settings_readers_waiting_for_the_remaining_variables(monkeypatch):
+    """The readers the allow-listed files are to call instead of `os.environ` (same names, same defaults)."""
+    monkeypatch.setenv("CDP_AGBD_FILES", " tiles/a.h5, ,tiles/b.h5 ")
+    monkeypatch.delenv("CDP_EXIONAICS_FILES", raising=False)
+    assert settings.source_files("agbd") == ["tiles/a.h5", "tiles/b.h5"]
+    assert settings.source_files("exionaics") == []
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    default = settings.REPO_ROOT / ".dagster_home"
+    assert settings.dagster_home() == default and "DAGSTER_HOME" not in os.environ
+    assert settings.dagster_home(export=True) == default and os.environ["DAGSTER_HOME"] == str(default)
+    monkeypatch.setenv("DAGSTER_HOME", "/srv/dagster")
+    assert str(settings.dagster_home(export=True)) == "/srv/dagster"
