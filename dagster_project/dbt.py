@@ -138,8 +138,9 @@ def with_row_counts(events: list, context: dg.AssetExecutionContext, warehouse_p
 
 
 def build_dbt_assets() -> dg.AssetsDefinition:
+    # Only the atomic parse: `dbt_project.prepare_if_dev()` would parse again, in place, under `dagster dev`, where
+    # another process may be reading the manifest it rewrites.
     prepare_manifest()
-    dbt_project.prepare_if_dev()
 
     @dbt_assets(
         manifest=dbt_project.manifest_path,

@@ -3,10 +3,11 @@ and what keeps it fresh (source sensors, declarative automation, nightly and wee
 
 import dagster as dg
 
-from dagster_project import automation, cluster
+from dagster_project import automation, executor
 from dagster_project.dataset_cards import build_dataset_card_assets
 from dagster_project.datasets import load_datasets
 from dagster_project.dbt import build_dbt_assets, build_dbt_docs_asset
+from dagster_project.footprint import build_footprint_log_asset
 from dagster_project.model_cards import build_platform_assets, find_model_pairs
 from dagster_project.resources import platform_resources
 
@@ -20,8 +21,13 @@ def build_definitions() -> dg.Definitions:
     raw = {automation.raw_asset_key(ds) for ds in DATASETS}
     dataset_defs = dg.Definitions.merge(*(ds.defs for ds in DATASETS))
     dataset_assets = list(dataset_defs.assets or [])
-    # a model card per trained model, the card index and the footprint log (found from the asset graph)
+    pairs = find_model_pairs(dataset_assets)
+    # a model card per trained model and the card index (found from the asset graph)
     platform_assets = build_platform_assets(dataset_assets, DATASETS)
+    # the footprint log, downstream of every measured asset (each model and evaluation) and of the cards
+    platform_assets.append(
+        build_footprint_log_asset(k for p in pairs for k in (p.model, p.evaluation, p.card_key))
+    )
     platform_assets += build_dataset_card_assets(DATASETS)  # a Hugging Face dataset card per dataset
     core = dg.Definitions(
         assets=[
@@ -39,11 +45,11 @@ def build_definitions() -> dg.Definitions:
         jobs=dataset_defs.jobs,
         resources=platform_resources(),
     )
-    models = {pair.model for pair in find_model_pairs(dataset_assets)}
+    models = {pair.model for pair in pairs}
     jobs, schedules = automation.build_jobs_and_schedules(DATASETS, core.resolve_asset_graph(), models)
-    # CDP_PROFILE=cluster: every job runs its steps on Celery workers (see dagster_project/cluster.py).
+    # CDP_PROFILE=cluster: every job runs its steps on Celery workers (see dagster_project/executor.py).
     return dg.Definitions.merge(
-        core, dg.Definitions(jobs=jobs, schedules=schedules, executor=cluster.executor_or_default())
+        core, dg.Definitions(jobs=jobs, schedules=schedules, executor=executor.executor_or_default())
     )
 
 

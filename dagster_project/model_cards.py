@@ -1,5 +1,6 @@
 """Model cards: one Hugging Face model card (`README.md` with YAML front matter) per trained model, built by one
-factory for every dataset, plus the platform assets that gather cards and footprints for dbt.
+factory for every dataset, plus the card index that gathers the cards for dbt (the footprint log asset lives in
+`dagster_project/footprint/log.py`).
 
 Discovery (no per-dataset code): an evaluation asset is one whose key ends with `evaluation`; its models are its
 upstream Python assets (not dbt) whose name ends with one of `MODEL_SUFFIXES`, or whose kinds name no table format
@@ -37,7 +38,7 @@ import yaml
 from dagster_project.dataset_cards import card_relpath as dataset_card_relpath
 from dagster_project.dataset_cards import load_card as load_dataset_card
 from dagster_project.fingerprint import PREFIX as FINGERPRINT_PREFIX
-from dagster_project.footprint import FOOTPRINT_LOG_KEY, PLATFORM_GROUP, build_footprint_log_asset
+from dagster_project.footprint import PLATFORM_GROUP
 from dagster_project.metadata import run_label
 
 MODEL_SUFFIXES = ("model", "classifier", "regressor", "baseline", "estimator", "predictor")
@@ -573,25 +574,17 @@ def build_model_cards_index_asset(card_keys: list[dg.AssetKey]) -> dg.AssetsDefi
 
 
 def build_platform_assets(assets_defs: Sequence, datasets: Sequence) -> list[dg.AssetsDefinition]:
-    """Everything this module and the footprint log add to the code location: a card per discovered model, the
-    card index and the footprint log (downstream of every model, evaluation and card)."""
+    """Everything this module adds to the code location: a card per discovered model and the card index."""
     by_group = {ds.name: ds for ds in datasets}
     pairs = find_model_pairs(assets_defs)
     specs = _specs(assets_defs)
     cards = [
         build_model_card_asset(p, by_group.get(p.group), specs[p.model].description or "") for p in pairs
     ]
-    card_keys = [p.card_key for p in pairs]
-    measured = sorted({k for p in pairs for k in (p.model, p.evaluation)}, key=lambda k: k.to_user_string())
-    return [
-        *cards,
-        build_model_cards_index_asset(card_keys),
-        build_footprint_log_asset([*measured, *card_keys]),
-    ]
+    return [*cards, build_model_cards_index_asset([p.card_key for p in pairs])]
 
 
 __all__ = [
-    "FOOTPRINT_LOG_KEY",
     "MODEL_CARDS_KEY",
     "ModelPair",
     "build_platform_assets",

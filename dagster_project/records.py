@@ -20,14 +20,18 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from dagster_project import settings
 from dagster_project.download import fetch_url, md5_file
 from dagster_project.errors import SourceFormatError
-from dagster_project.raw import ingest_raw, raw_relpath, read_manifest
-from dagster_project.storage import Lake
+
+if TYPE_CHECKING:
+    # The raw area and the lake (`storage.Lake` is a Dagster resource) are imported only by `download_record`, when
+    # it runs: a dataset's `source.py` imports this module for the record parsers and stays free of Dagster.
+    from dagster_project.storage import Lake
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +157,8 @@ def download_record(
 
     With `reuse_unchanged`, a file already in the raw area whose published md5 still matches is not downloaded
     again (the raw copy refills the local cache if that was cleared)."""
+    from dagster_project.raw import ingest_raw, raw_relpath, read_manifest
+
     say = log_fn or log.info
     by_rel = {f"{prefix}/{f.key}": f for f in files}
     previous = set(read_manifest(lake, dataset)["relpath"].to_list()) if reuse_unchanged else set()

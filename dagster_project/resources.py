@@ -1,9 +1,8 @@
 """The resources every asset can ask for, configured from the environment (see `settings`)."""
 
-import os
-
 import dagster as dg
 
+from dagster_project import settings
 from dagster_project.dbt import dbt_resource
 from dagster_project.io_managers import LakeIOManager
 from dagster_project.storage import Lake
@@ -27,7 +26,7 @@ class SourceCredentials(dg.ConfigurableResource):
 
 
 def _secret(name: str):
-    return dg.EnvVar(name) if os.environ.get(name) else None
+    return dg.EnvVar(name) if settings.secret_is_set(name) else None
 
 
 def platform_resources() -> dict:

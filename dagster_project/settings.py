@@ -1,4 +1,6 @@
-"""Where things live. Every setting is an environment variable with a safe local default.
+"""Where things live and how the platform is configured. Every setting is an environment variable with a safe
+local default, and this module is the only one of the platform that reads the environment (a test holds every
+other module to it): a reader here per setting, so the names, defaults and meanings are in one place.
 
 | variable | default | meaning |
 |---|---|---|
@@ -6,6 +8,13 @@
 | `CDP_WAREHOUSE_PATH` | `<repo>/data/warehouse.duckdb` | the DuckDB file dbt builds (local disk: DuckDB cannot write to S3) |
 | `CDP_<NAME>_SOURCE` | `<repo>/assets/<name>` | where a dataset's source files are read from: a folder, `s3://...` or an `https://` base URL |
 | `CDP_CACHE_DIR` | `<repo>/.cache/downloads` | where resumable HTTPS downloads keep their partial files |
+| `CDP_<NAME>_FILES` | unset | comma-separated relative paths of a dataset's source files to ingest (where the dataset supports it) |
+| `DAGSTER_HOME` | `<repo>/.dagster_home` | the Dagster instance of `python -m dagster_project` |
+| `CDP_PROFILE`, `CDP_CELERY_*`, `CDP_CLUSTER_CONCURRENT_RUNS` | see `dagster_project/executor.py` | the cluster deployment profile |
+| `CDP_FOOTPRINT_*`, `CDP_GRID_*`, `CDP_WUE_ONSITE_L_PER_KWH`, `CDP_WATER_OFFSITE_L_PER_KWH` | see `dagster_project/footprint/` | footprint accounting |
+| `HF_TOKEN`, `KAGGLE_USERNAME`, `KAGGLE_KEY`, `ZENODO_TOKEN` | unset | source credentials, passed to resources as `dg.EnvVar` (never copied into config) |
+
+Each reader reads the environment when called, not at import, so a changed variable applies to the next run.
 """
 
 import os
@@ -36,3 +45,84 @@ def cache_dir() -> Path:
 def source_location(dataset: str) -> str:
     """The configured source of a dataset: env `CDP_<NAME>_SOURCE`, else the shipped sample."""
     return os.environ.get(f"CDP_{dataset.upper()}_SOURCE") or str(SAMPLES_DIR / dataset)
+
+
+def source_files(dataset: str) -> list[str]:
+    """The files of a dataset's source named by env `CDP_<NAME>_FILES` (comma-separated relative paths; empty when
+    unset), for sources that cannot be listed (an HTTPS base URL) or to ingest a subset. Read today by AGBD
+    (`CDP_AGBD_FILES`) and ExioNAICS (`CDP_EXIONAICS_FILES`), which still read the variable themselves."""
+    raw = os.environ.get(f"CDP_{dataset.upper()}_FILES", "")
+    return [f.strip() for f in raw.split(",") if f.strip()]
+
+
+def dagster_home(*, export: bool = False) -> Path:
+    """The Dagster instance folder: env `DAGSTER_HOME`, else `<repo>/.dagster_home`. With `export`, the default is
+    also written to the environment, so the subprocesses that `python -m dagster_project` starts (dagster dev,
+    dbt) see the same instance."""
+    default = str(REPO_ROOT / ".dagster_home")
+    return Path(
+        os.environ.setdefault("DAGSTER_HOME", default)
+        if export
+        else os.environ.get("DAGSTER_HOME") or default
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the cluster profile (meanings and why these defaults: dagster_project/executor.py)
+
+PROFILE_ENV = "CDP_PROFILE"
+
+
+def profile() -> str:
+    """`embedded` (default) or `cluster`."""
+    return (os.environ.get(PROFILE_ENV) or "embedded").strip().lower()
+
+
+def celery_broker() -> str:
+    return os.environ.get("CDP_CELERY_BROKER") or "redis://127.0.0.1:6379/0"
+
+
+def celery_backend() -> str:
+    return os.environ.get("CDP_CELERY_BACKEND") or "redis://127.0.0.1:6379/1"
+
+
+def celery_visibility_timeout_s() -> int:
+    return int(os.environ.get("CDP_CELERY_VISIBILITY_TIMEOUT_S") or 7200)
+
+
+def cluster_concurrent_runs() -> int:
+    return max(1, int(os.environ.get("CDP_CLUSTER_CONCURRENT_RUNS") or 4))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# footprint accounting (meanings, defaults and validation: dagster_project/footprint/meters.py)
+
+FOOTPRINT_VARIABLES = (
+    "CDP_FOOTPRINT_METHOD",
+    "CDP_GRID_COUNTRY",
+    "CDP_GRID_CARBON_INTENSITY_G_PER_KWH",
+    "CDP_FOOTPRINT_WATTS_PER_THREAD",
+    "CDP_FOOTPRINT_WATTS_PER_GB",
+    "CDP_WUE_ONSITE_L_PER_KWH",
+    "CDP_WATER_OFFSITE_L_PER_KWH",
+)
+
+
+def footprint_env() -> dict[str, str]:
+    """The footprint variables as set, stripped ("" when unset or empty); the footprint meters parse them, so that
+    a bad value becomes an "unmeasured" reason rather than an error here."""
+    return {name: os.environ.get(name, "").strip() for name in FOOTPRINT_VARIABLES}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# source credentials
+
+SECRET_VARIABLES = ("HF_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY", "ZENODO_TOKEN")
+
+
+def secret_is_set(name: str) -> bool:
+    """Whether a credential variable is set (non-empty). Its value is left to `dg.EnvVar`, resolved by Dagster
+    when the resource is built, so it never enters config or run storage."""
+    if name not in SECRET_VARIABLES:
+        raise KeyError(f"{name}: not a credential variable of the platform ({', '.join(SECRET_VARIABLES)})")
+    return bool(os.environ.get(name))

@@ -12,7 +12,7 @@
 # Settings (environment): CDP_WORKERS (2), CDP_WORKER_CONCURRENCY (1 step at a time per worker), CDP_REDIS_PORT
 # (6379), CDP_UI_PORT (3000), CDP_CLUSTER_DIR (<repo>/.cluster), CDP_CLUSTER_HOME (the DAGSTER_HOME: <repo>/.dagster_home_cluster),
 # CDP_DATA_ROOT (should be s3://...: every worker must see the same objects), and everything in
-# dagster_project/cluster.py and dagster_project/settings.py.
+# dagster_project/executor.py and dagster_project/settings.py.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

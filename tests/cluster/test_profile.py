@@ -3,18 +3,19 @@ settings shared by orchestrator and workers, and the resource-hint tags."""
 
 import dagster as dg
 
-from dagster_project import cluster
+from dagster_project import cluster, executor
+from dagster_project.resource_hints import resource_hints
 
 
 def test_profile_setting_selects_the_celery_executor(monkeypatch):
     monkeypatch.delenv("CDP_PROFILE", raising=False)
-    assert cluster.executor_or_default() is None  # embedded: Dagster's default executor
+    assert executor.executor_or_default() is None  # embedded: Dagster's default executor
     monkeypatch.setenv("CDP_PROFILE", "cluster")
     monkeypatch.setenv("CDP_CELERY_BROKER", "redis://10.0.0.5:6380/0")
     monkeypatch.setenv("CDP_CELERY_VISIBILITY_TIMEOUT_S", "900")
-    ex = cluster.executor_or_default()
+    ex = executor.executor_or_default()
     assert isinstance(ex, dg.ExecutorDefinition) and ex.name == "celery"
-    app = cluster.celery_app_args()  # what the workers build their app from
+    app = executor.celery_app_args()  # what the workers build their app from
     assert app["broker"] == "redis://10.0.0.5:6380/0" and app["backend"] == "redis://127.0.0.1:6379/1"
     conf = vars(app["config_source"])
     assert (
@@ -27,14 +28,19 @@ def test_profile_setting_selects_the_celery_executor(monkeypatch):
 
 
 def test_resource_hints_become_kubernetes_requests_and_a_queue():
-    tags = cluster.resource_hints(cpu="2", memory="8Gi", queue="highmem")
+    tags = resource_hints(cpu="2", memory="8Gi", queue="highmem")
     assert tags["dagster-k8s/config"] == {
         "container_config": {
             "resources": {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"memory": "8Gi"}}
         }
     }
     assert tags["dagster-celery/queue"] == "highmem" and tags["cdp/memory"] == "8Gi"
-    assert cluster.resource_hints() == {}
+    assert resource_hints() == {}
+    # still importable from dagster_project.cluster while the datasets move their imports
+    assert (
+        cluster.resource_hints is resource_hints
+        and cluster.executor_or_default is executor.executor_or_default
+    )
 
 
 def test_heavy_assets_carry_resource_hints():

@@ -134,11 +134,11 @@ def test_forced_measurement_failure_is_unmeasured_and_the_run_succeeds(
     def broken(self, fp):
         raise OSError("power sensor vanished")
 
-    monkeypatch.setattr(footprint._CpuModelMeter, "stop", broken)
+    monkeypatch.setattr(footprint.meters._CpuModelMeter, "stop", broken)
     monkeypatch.setattr(
-        footprint, "rapl_domains", lambda root=None: []
+        footprint.meters, "rapl_domains", lambda root=None: []
     )  # the model meter, also on RAPL hosts
-    monkeypatch.setattr(footprint, "nvidia_gpu_present", lambda: False)
+    monkeypatch.setattr(footprint.meters, "nvidia_gpu_present", lambda: False)
     result = dg.materialize([tiny_model], resources={"io_manager": LakeIOManager(lake=lake)})
     assert result.success
     md = result.asset_materializations_for_node("tiny_model")[0].metadata
@@ -156,12 +156,44 @@ def test_forced_measurement_failure_is_unmeasured_and_the_run_succeeds(
     assert "CDP_FOOTPRINT_METHOD='bogus'" in md["footprint/unmeasured_reason"].value
 
 
+@dg.asset(check_specs=[dg.AssetCheckSpec("weights_finite", asset="tiny_checked_model", blocking=True)])
+def tiny_checked_model(context: dg.AssetExecutionContext):
+    """A stand-in training asset with a blocking check: a step with two outputs."""
+    with measure_footprint(context, task="training"):
+        weights = np.linalg.lstsq(np.eye(20), np.ones(20), rcond=None)[0]
+    yield dg.Output({"weights": weights.tolist()})
+    yield dg.AssetCheckResult(check_name="weights_finite", passed=bool(np.isfinite(weights).all()))
+
+
+def test_asset_with_checks_gets_its_footprint_metadata(tmp_path, footprint_defaults):
+    """A step with check specs refuses output metadata without an output name; the figures still reach the
+    asset's own output."""
+    lake = Lake(root=str(tmp_path / "lake"))
+    result = dg.materialize([tiny_checked_model], resources={"io_manager": LakeIOManager(lake=lake)})
+    assert result.success
+    md = result.asset_materializations_for_node("tiny_checked_model")[0].metadata
+    assert md["footprint/status"].value in ("measured", "modelled")
+    assert md["footprint/energy_kwh"].value == read_log(lake)["energy_kwh"].to_list()[0]
+
+
+def test_unwritable_log_is_reported_not_raised(tmp_path, monkeypatch, footprint_defaults):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the lake's folders should be")
+    monkeypatch.setattr(footprint.log, "lake_of", lambda context: Lake(root=str(blocker)))
+    with measure_footprint(None, task="training") as fp:
+        np.linalg.svd(np.random.default_rng(0).random((50, 50)))
+    assert fp.status in ("measured", "modelled") and fp.energy_kwh > 0  # the figures survive
+    error = fp.notes["log_error"]
+    assert error.split(":")[0] in {"FileExistsError", "NotADirectoryError"}, error
+    assert fp.metadata()["footprint/log_error"] == error
+
+
 def test_log_appends_are_safe_on_s3_and_under_concurrency(lake_s3, monkeypatch, footprint_defaults):
     from concurrent.futures import ThreadPoolExecutor
 
     result = dg.materialize([tiny_model], resources={"io_manager": LakeIOManager(lake=lake_s3)})
     assert result.success
-    monkeypatch.setattr(footprint, "_lake_of", lambda context: lake_s3)
+    monkeypatch.setattr(footprint.log, "lake_of", lambda context: lake_s3)
 
     def measure(i: int) -> str:
         with measure_footprint(None, task=f"t{i}") as fp:

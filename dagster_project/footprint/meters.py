@@ -1,41 +1,19 @@
-"""Footprint accounting for training and evaluation assets: wall time, CPU time, peak memory, energy, CO2e, water.
+"""Measuring one block of work: the settings, the energy meters (RAPL counters, codecarbon, the CPU-time model),
+process statistics, carbon and water from the energy, and `measure_footprint`, which puts the figures in the
+asset's metadata and hands them to the log (`log.py`). How each figure is obtained: the package docstring.
 
-Use it around the work of any model or evaluation asset:
+Measurement never fails a run. Every failure that can occur is named where it is caught and becomes an
+"unmeasured" status with the reason:
 
-    with measure_footprint(context, task="training"):
-        model.fit(X, y)
-
-Each measurement (1) lands in the asset's metadata under `footprint/*` (numeric, so the UI plots it across runs)
-and (2) is appended to the footprint log on the data root, one parquet file per measurement under
-`footprint/log/<asset_key>/` (a new file per measurement, so concurrent steps never write the same object), which
-dbt models into the `platform_footprint` mart. Measurement never fails a run: if something cannot be measured, the
-status is "unmeasured" and `footprint/unmeasured_reason` says why.
-
-How each figure is obtained (the README's "Footprint accounting" section has the same text for users):
-
-- energy (kWh), chosen by `CDP_FOOTPRINT_METHOD` (default `auto`):
-  - `rapl`: the CPU package energy counters (`/sys/class/powercap/intel-rapl:*/energy_uj`) read before and after;
-    a measurement, but of the whole package (every process on the socket), so it over-attributes on a busy host.
-  - `codecarbon`: codecarbon's `OfflineEmissionsTracker` (no network; `tracking_mode="process"`). It measures
-    only where it finds sensors (RAPL, NVML for NVIDIA GPUs, ...); without them it falls back to constants
-    (4 W per busy CPU thread for an unknown CPU, 10 W RAM floor), and the status says "modelled".
-  - `cpu_model`: process + children CPU-seconds x `CDP_FOOTPRINT_WATTS_PER_THREAD` (default 4 W, codecarbon's
-    figure for an unknown CPU) + wall-seconds x peak RSS (GB) x `CDP_FOOTPRINT_WATTS_PER_GB` (default 0.3725 W/GB,
-    the memory power of Green Algorithms, Lannelongue et al. 2021). Always "modelled".
-  - `auto`: codecarbon when the machine exposes sensors it reads (RAPL counters or an NVIDIA GPU), otherwise
-    `cpu_model`: without sensors codecarbon applies the same per-thread constant (within 3 % on this platform's
-    reference machine) but costs ~2 s and several subprocesses per measurement.
-- CO2e (kg) = energy x grid carbon intensity: `CDP_GRID_CARBON_INTENSITY_G_PER_KWH` if set, else the 2023
-  intensity of `CDP_GRID_COUNTRY` (ISO 3166-1 alpha-3, default `USA` = 369.5 g/kWh) from codecarbon's bundled
-  `global_energy_mix.json`; `WORLD` gives codecarbon's world average (475 g/kWh, IEA 2019).
-- water (L) = energy x (on-site WUE + off-site water intensity of electricity): `CDP_WUE_ONSITE_L_PER_KWH`
-  (default 0.55 L/kWh) and `CDP_WATER_OFFSITE_L_PER_KWH` (default 3.14 L/kWh), the U.S. averages used by Li et al.
-  2023, "Making AI Less Thirsty" (arXiv 2304.03271; the off-site figure is WRI's U.S. factor, Reig et al. 2020).
-  No data-centre overhead (PUE) is applied: the figures are for the machine itself.
+- `FootprintError`: raised here for a bad setting, an unknown grid country, no RAPL counter, a meter that
+  returned nothing; codecarbon's own failures are translated into it (`CODECARBON_ERRORS`);
+- `OSError` / `ValueError` (`SENSOR_ERRORS`): a sensor file (RAPL `energy_uj`) that vanished, became unreadable
+  or held something other than an integer between the start and the end of the block.
 """
 
 import contextlib
 import functools
+import logging
 import os
 import platform
 import re
@@ -51,11 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import polars as pl
+
+from dagster_project import settings
+from dagster_project.footprint import log
 
 METHODS = ("auto", "codecarbon", "rapl", "cpu_model")
 
-# Documented defaults (see the module docstring and the README "Footprint accounting").
+# Documented defaults (see the package docstring and the README "Footprint accounting").
 DEFAULT_METHOD = "auto"
 DEFAULT_GRID_COUNTRY = "USA"
 DEFAULT_WATTS_PER_CPU_THREAD = (
@@ -67,51 +47,39 @@ DEFAULT_WATER_OFFSITE_L_PER_KWH = (
     3.14  # Li et al. 2023 / WRI (Reig et al. 2020), U.S. electricity water intensity
 )
 
-LOG_DIR = "footprint/log"
-# An empty file with the log's columns, so that dbt's glob always matches (a lake with no measurement yet still
-# builds the mart, with zero rows).
-LOG_SCHEMA_FILE = f"{LOG_DIR}/_schema.parquet"
 RAPL_ROOT = Path("/sys/class/powercap")
 
-LOG_SCHEMA: dict[str, pl.DataType] = {
-    "measurement_id": pl.String(),
-    "run_id": pl.String(),
-    "asset_key": pl.String(),
-    "dataset": pl.String(),
-    "partition_key": pl.String(),
-    "task": pl.String(),
-    "started_at": pl.Datetime("us", "UTC"),
-    "ended_at": pl.Datetime("us", "UTC"),
-    "wall_s": pl.Float64(),
-    "cpu_s": pl.Float64(),
-    "peak_rss_mb": pl.Float64(),
-    "energy_kwh": pl.Float64(),
-    "cpu_energy_kwh": pl.Float64(),
-    "ram_energy_kwh": pl.Float64(),
-    "gpu_energy_kwh": pl.Float64(),
-    "co2e_kg": pl.Float64(),
-    "water_l": pl.Float64(),
-    "status": pl.String(),
-    "method": pl.String(),
-    "measured": pl.Boolean(),
-    "unmeasured_reason": pl.String(),
-    "grid_country": pl.String(),
-    "grid_intensity_g_per_kwh": pl.Float64(),
-    "grid_intensity_source": pl.String(),
-    "wue_onsite_l_per_kwh": pl.Float64(),
-    "water_offsite_l_per_kwh": pl.Float64(),
-    "hardware": pl.String(),
-    "cpu_threads": pl.Int32(),
-    "hostname": pl.String(),
-}
+logger = logging.getLogger(__name__)
 
 
 class FootprintError(RuntimeError):
     """A measurement could not be taken; recorded as "unmeasured" with this message, never raised to the run."""
 
 
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
+# A sensor read between start and stop: the file vanished or became unreadable (OSError), or held something that
+# is not an integer (ValueError from int()).
+SENSOR_ERRORS: tuple[type[Exception], ...] = (OSError, ValueError)
+# Everything a measurement can raise (see the module docstring); what `measure_footprint` turns into "unmeasured".
+MEASUREMENT_ERRORS: tuple[type[Exception], ...] = (FootprintError, *SENSOR_ERRORS)
+
+
+def _codecarbon_errors() -> tuple[type[Exception], ...]:
+    """What codecarbon raises when it cannot measure here, translated into `FootprintError` by its meter:
+    ImportError (not installed, or an optional backend missing), OSError/FileNotFoundError (a sensor file it
+    detected vanished), SystemError (its "platform not supported" for RAPL/Power Gadget), ValueError/KeyError
+    (its bundled data or configuration not as it expects), DataSourceException (a bundled data file missing).
+    Its remaining plain `Exception`s are for an unknown tracking mode, an Apple-silicon chip part and an offline
+    tracker without a country: we always pass "process" and a country, and do not run on macOS."""
+    errors: tuple[type[Exception], ...] = (ImportError, OSError, SystemError, ValueError, KeyError)
+    try:
+        from codecarbon.input import DataSourceException
+    except ImportError:  # codecarbon absent: the ImportError above is all it can raise
+        return errors
+    return (*errors, DataSourceException)
+
+
+def _env_float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "")
     if not raw:
         return default
     try:
@@ -125,8 +93,8 @@ def _env_float(name: str, default: float) -> float:
 
 @dataclass(frozen=True)
 class FootprintSettings:
-    """The footprint settings, read from the environment at each measurement (so a changed variable applies to
-    the next run without a restart)."""
+    """The footprint settings, read from the environment (`settings.footprint_env()`) at each measurement, so a
+    changed variable applies to the next run without a restart."""
 
     method: str = DEFAULT_METHOD
     grid_country: str = DEFAULT_GRID_COUNTRY
@@ -138,20 +106,21 @@ class FootprintSettings:
 
     @classmethod
     def from_env(cls) -> "FootprintSettings":
-        method = (os.environ.get("CDP_FOOTPRINT_METHOD") or DEFAULT_METHOD).strip().lower()
+        env = settings.footprint_env()
+        method = (env["CDP_FOOTPRINT_METHOD"] or DEFAULT_METHOD).lower()
         if method not in METHODS:
             raise FootprintError(f"CDP_FOOTPRINT_METHOD={method!r}: expected one of {', '.join(METHODS)}")
-        override = os.environ.get("CDP_GRID_CARBON_INTENSITY_G_PER_KWH", "").strip()
+        override = env["CDP_GRID_CARBON_INTENSITY_G_PER_KWH"]
         return cls(
             method=method,
-            grid_country=(os.environ.get("CDP_GRID_COUNTRY") or DEFAULT_GRID_COUNTRY).strip().upper(),
-            grid_intensity_override=_env_float("CDP_GRID_CARBON_INTENSITY_G_PER_KWH", 0.0)
+            grid_country=(env["CDP_GRID_COUNTRY"] or DEFAULT_GRID_COUNTRY).upper(),
+            grid_intensity_override=_env_float(env, "CDP_GRID_CARBON_INTENSITY_G_PER_KWH", 0.0)
             if override
             else None,
-            watts_per_thread=_env_float("CDP_FOOTPRINT_WATTS_PER_THREAD", DEFAULT_WATTS_PER_CPU_THREAD),
-            watts_per_gb=_env_float("CDP_FOOTPRINT_WATTS_PER_GB", DEFAULT_WATTS_PER_GB_RAM),
-            wue_onsite=_env_float("CDP_WUE_ONSITE_L_PER_KWH", DEFAULT_WUE_ONSITE_L_PER_KWH),
-            water_offsite=_env_float("CDP_WATER_OFFSITE_L_PER_KWH", DEFAULT_WATER_OFFSITE_L_PER_KWH),
+            watts_per_thread=_env_float(env, "CDP_FOOTPRINT_WATTS_PER_THREAD", DEFAULT_WATTS_PER_CPU_THREAD),
+            watts_per_gb=_env_float(env, "CDP_FOOTPRINT_WATTS_PER_GB", DEFAULT_WATTS_PER_GB_RAM),
+            wue_onsite=_env_float(env, "CDP_WUE_ONSITE_L_PER_KWH", DEFAULT_WUE_ONSITE_L_PER_KWH),
+            water_offsite=_env_float(env, "CDP_WATER_OFFSITE_L_PER_KWH", DEFAULT_WATER_OFFSITE_L_PER_KWH),
         )
 
 
@@ -159,13 +128,16 @@ class FootprintSettings:
 def grid_intensity(country: str) -> tuple[float, str]:
     """Carbon intensity of electricity (g CO2e/kWh) of an ISO 3166-1 alpha-3 country, and where it comes from:
     codecarbon's bundled per-country table (`global_energy_mix.json`, 2023) or its world average for `WORLD`."""
-    from codecarbon.input import DataSource
+    try:
+        from codecarbon.input import DataSource
 
-    source = DataSource()
-    if country == "WORLD":
-        per_source = source.get_carbon_intensity_per_source_data()
-        return float(per_source["world_average"]), "codecarbon world average (IEA 2019)"
-    mix = source.get_global_energy_mix_data()
+        source = DataSource()
+        if country == "WORLD":
+            per_source = source.get_carbon_intensity_per_source_data()
+            return float(per_source["world_average"]), "codecarbon world average (IEA 2019)"
+        mix = source.get_global_energy_mix_data()
+    except _codecarbon_errors() as exc:  # codecarbon or its bundled tables unavailable
+        raise FootprintError(f"grid carbon intensity unavailable: {type(exc).__name__}: {exc}") from exc
     if country not in mix or mix[country].get("carbon_intensity") is None:
         raise FootprintError(
             f"CDP_GRID_COUNTRY={country!r}: not in codecarbon's per-country table; use an ISO 3166-1 alpha-3 code "
@@ -245,8 +217,8 @@ class Footprint:
         return md
 
     def record(self) -> dict[str, Any]:
-        """One row of the footprint log (columns of `LOG_SCHEMA`)."""
-        row = {k: v for k, v in asdict(self).items() if k in LOG_SCHEMA}
+        """One row of the footprint log (columns of `log.LOG_SCHEMA`)."""
+        row = {k: v for k, v in asdict(self).items() if k in log.LOG_SCHEMA}
         row["status"] = self.status
         return row
 
@@ -265,7 +237,7 @@ def _rss_mb() -> float:
     try:
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except OSError:  # pragma: no cover - non-Linux
+    except OSError:  # pragma: no cover - no /proc (non-Linux): the process peak instead
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -291,7 +263,7 @@ class _PeakSampler(threading.Thread):
 def cpu_description() -> tuple[str, int]:
     """CPU model name and logical thread count of this machine."""
     name = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError):  # no /proc/cpuinfo (non-Linux, sandbox): keep platform's name
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.lower().startswith("model name"):
                 name = line.split(":", 1)[1].strip()
@@ -317,6 +289,8 @@ def nvidia_gpu_present() -> bool:
 
 
 class _RaplMeter:
+    """The CPU package energy counters. Reads raise `SENSOR_ERRORS`, caught by `measure_footprint`."""
+
     method = "rapl (CPU package counters, whole package)"
 
     def __init__(self) -> None:
@@ -344,31 +318,40 @@ class _RaplMeter:
 
 
 class _CodecarbonMeter:
+    """codecarbon's offline tracker; its failures (`_codecarbon_errors()`) are raised as `FootprintError`."""
+
     # CPU modes in which codecarbon reads a sensor rather than a constant
     MEASURED_CPU_MODES = {"intel_rapl", "intel_power_gadget", "apple_powermetrics", "windows_emi"}
 
     def __init__(self, settings: FootprintSettings) -> None:
-        import logging
+        try:
+            from codecarbon import OfflineEmissionsTracker
 
-        from codecarbon import OfflineEmissionsTracker
-
-        # codecarbon logs its hardware detection at INFO/WARNING; the chosen method is in our metadata instead.
-        logging.getLogger("codecarbon").setLevel(logging.ERROR)
-        # codecarbon's own CO2 figure is not used (ours is energy x the configured intensity), but its constructor
-        # needs a country it knows.
-        self.tracker = OfflineEmissionsTracker(
-            country_iso_code=settings.grid_country if settings.grid_country != "WORLD" else "USA",
-            tracking_mode="process",
-            save_to_file=False,
-            log_level="error",
-            allow_multiple_runs=True,
-        )
+            # codecarbon logs its hardware detection at INFO/WARNING; the chosen method is in our metadata instead.
+            logging.getLogger("codecarbon").setLevel(logging.ERROR)
+            # codecarbon's own CO2 figure is not used (ours is energy x the configured intensity), but its
+            # constructor needs a country it knows.
+            self.tracker = OfflineEmissionsTracker(
+                country_iso_code=settings.grid_country if settings.grid_country != "WORLD" else "USA",
+                tracking_mode="process",
+                save_to_file=False,
+                log_level="error",
+                allow_multiple_runs=True,
+            )
+        except _codecarbon_errors() as exc:
+            raise FootprintError(f"codecarbon could not start: {type(exc).__name__}: {exc}") from exc
 
     def start(self) -> None:
-        self.tracker.start()
+        try:
+            self.tracker.start()
+        except _codecarbon_errors() as exc:
+            raise FootprintError(f"codecarbon could not start: {type(exc).__name__}: {exc}") from exc
 
     def stop(self, fp: Footprint) -> None:
-        self.tracker.stop()
+        try:
+            self.tracker.stop()
+        except _codecarbon_errors() as exc:
+            raise FootprintError(f"codecarbon could not measure: {type(exc).__name__}: {exc}") from exc
         data = self.tracker.final_emissions_data
         if data is None:
             raise FootprintError("codecarbon returned no data")
@@ -395,6 +378,8 @@ class _CodecarbonMeter:
 
 
 class _CpuModelMeter:
+    """The documented power model: arithmetic on times and memory, nothing to fail."""
+
     def __init__(self, settings: FootprintSettings) -> None:
         self.settings = settings
 
@@ -422,77 +407,60 @@ def _choose_meter(settings: FootprintSettings):
     if rapl_domains() or nvidia_gpu_present():
         try:
             return _CodecarbonMeter(settings)
-        except Exception:
+        except FootprintError as exc:  # codecarbon failed to start: the counters directly, else the model
+            logger.debug("footprint: codecarbon unavailable (%s); falling back", exc)
             if rapl_domains():
                 return _RaplMeter()
     return _CpuModelMeter(settings)
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# where the measurement goes
+# the measurement
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _context_identity(context, fp: Footprint) -> None:
+    """Run, asset, dataset and partition of the measured step, as far as the context has them."""
     if context is None:
         return
-    with contextlib.suppress(Exception):
-        fp.run_id = context.run_id
-    with contextlib.suppress(Exception):
+    # Dagster refuses a property a context does not have with a DagsterError: DagsterInvalidPropertyError for a
+    # context built directly (`build_asset_context()`: no run, no op) or an op's (no asset), and
+    # DagsterInvariantViolationError for `asset_key` in a multi-asset (no single key).
+    with contextlib.suppress(dg.DagsterError):
+        fp.run_id = context.run.run_id
+    with contextlib.suppress(dg.DagsterError):  # an op, or a multi-asset: name it after the step
+        fp.asset_key = getattr(context, "op_execution_context", context).op_handle.name
+    with contextlib.suppress(dg.DagsterError):
         key = context.asset_key
         fp.asset_key = key.to_user_string()
         fp.dataset = context.assets_def.group_names_by_key.get(key) or ""
-    if not fp.asset_key:  # an op, or a multi-asset: name it after the step
-        with contextlib.suppress(Exception):
-            fp.asset_key = context.op_handle.name if hasattr(context, "op_handle") else context.op.name
-    with contextlib.suppress(Exception):
-        if context.has_partition_key:
-            fp.partition_key = context.partition_key
+    if context.has_partition_key:
+        fp.partition_key = context.partition_key
 
 
-def _lake_of(context):
-    """The lake to log to: the `lake` resource if the asset asked for it, else the lake of its IO manager (every
-    asset has one), else the configured data root."""
-    from dagster_project.storage import Lake
-
-    if context is not None:
-        resources = getattr(context, "resources", None)
-        for candidate in (
-            getattr(resources, "lake", None),
-            getattr(getattr(resources, "io_manager", None), "lake", None),
-        ):
-            if isinstance(candidate, Lake):
-                return candidate
-    return Lake.from_env()
-
-
-def log_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=LOG_SCHEMA)
-
-
-def ensure_log_schema(lake) -> None:
-    """Write the empty schema file of the footprint log if it is missing (see `LOG_SCHEMA_FILE`)."""
-    if not lake.exists(LOG_SCHEMA_FILE):
-        lake.write_parquet(log_frame([]), LOG_SCHEMA_FILE)
-
-
-def append_to_log(lake, fp: Footprint) -> str:
-    """Append one measurement: a new parquet file, written atomically, so concurrent steps never collide."""
-    key = re.sub(r"[^A-Za-z0-9_.-]", "_", fp.asset_key or "unknown")
-    relpath = f"{LOG_DIR}/{key}/{fp.measurement_id}.parquet"
-    ensure_log_schema(lake)
-    lake.write_parquet(log_frame([fp.record()]), relpath)
-    return relpath
-
-
-def read_log(lake) -> pl.DataFrame:
-    """Every measurement in the footprint log (the schema file contributes no rows)."""
-    files = [lake.relative(p) for p in lake.glob(f"{LOG_DIR}/**/*.parquet")]
-    frames = [lake.read_parquet(f) for f in files]
-    return pl.concat(frames, how="vertical_relaxed") if frames else log_frame([])
+def _add_metadata(context, fp: Footprint) -> None:
+    """The figures as the step's output metadata. A step with several outputs (an asset with check specs, a
+    multi-asset) refuses metadata without an output name (DagsterInvariantViolationError): then the measured
+    asset's own output is named; a multi-asset has no single one, which the step's log says."""
+    md = fp.metadata()
+    try:
+        context.add_output_metadata(md)
+        return
+    except dg.DagsterError as exc:
+        first = exc
+    try:
+        context.add_output_metadata(
+            md, output_name=context.assets_def.get_output_name_for_asset_key(context.asset_key)
+        )
+    except dg.DagsterError:  # no single asset to attach it to: the log row is all there is
+        context.log.warning(f"footprint: not added to the step's metadata ({_reason(first)})")
 
 
 def _finish(fp: Footprint, meter, settings: FootprintSettings | None) -> None:
-    """Energy from the meter, then carbon and water from the energy. Any failure → "unmeasured" with the reason."""
+    """Energy from the meter, then carbon and water from the energy. A failure → "unmeasured" with the reason."""
     try:
         if settings is None:
             raise FootprintError("footprint settings could not be read")
@@ -510,11 +478,11 @@ def _finish(fp: Footprint, meter, settings: FootprintSettings | None) -> None:
         fp.co2e_kg = fp.energy_kwh * intensity / 1000
         fp.wue_onsite_l_per_kwh, fp.water_offsite_l_per_kwh = settings.wue_onsite, settings.water_offsite
         fp.water_l = fp.energy_kwh * (settings.wue_onsite + settings.water_offsite)
-    except Exception as exc:  # never fail the run because of accounting
+    except MEASUREMENT_ERRORS as exc:  # never fail the run because of accounting
         fp.energy_kwh = fp.cpu_energy_kwh = fp.ram_energy_kwh = fp.gpu_energy_kwh = None
         fp.co2e_kg = fp.water_l = None
         fp.method, fp.measured = "unmeasured", False
-        fp.unmeasured_reason = f"{type(exc).__name__}: {exc}"
+        fp.unmeasured_reason = _reason(exc)
 
 
 @contextlib.contextmanager
@@ -529,8 +497,8 @@ def measure_footprint(
     try:
         settings = FootprintSettings.from_env()
         meter = _choose_meter(settings)
-    except Exception as exc:
-        fp.unmeasured_reason = f"{type(exc).__name__}: {exc}"
+    except FootprintError as exc:  # a bad setting, or the chosen meter has nothing to read here
+        fp.unmeasured_reason = _reason(exc)
     cpu_name, threads = cpu_description()
     fp.hardware, fp.cpu_threads, fp.hostname = (
         f"CPU: {cpu_name}, {threads} threads",
@@ -543,13 +511,13 @@ def measure_footprint(
     if meter is not None:
         try:
             meter.start()
-        except Exception as exc:
+        except MEASUREMENT_ERRORS as exc:  # a counter unreadable at the start, codecarbon refusing to start
             if settings.method == "auto" and not isinstance(meter, _CpuModelMeter):
                 # a sensor that fails to start should not cost the figure: fall back to the documented model
-                fp.notes["fallback_reason"] = f"{type(meter).__name__}: {type(exc).__name__}: {exc}"
+                fp.notes["fallback_reason"] = f"{type(meter).__name__}: {_reason(exc)}"
                 meter = _CpuModelMeter(settings)
             else:
-                fp.unmeasured_reason, meter = f"{type(exc).__name__}: {exc}", None
+                fp.unmeasured_reason, meter = _reason(exc), None
     t0, c0 = time.perf_counter(), _cpu_seconds()
     sampler.start()
     try:
@@ -563,62 +531,12 @@ def measure_footprint(
         _finish(fp, meter, settings)
         fp.unmeasured_reason = setup_failure or fp.unmeasured_reason
         try:
-            append_to_log(_lake_of(context), fp)
-        except Exception as exc:
-            fp.notes["log_error"] = f"{type(exc).__name__}: {exc}"
+            log.append_to_log(log.lake_of(context), fp)
+        except log.LOG_WRITE_ERRORS as exc:  # the lake unwritable: the figures stay in the metadata
+            fp.notes["log_error"] = _reason(exc)
             if context is not None:
-                with contextlib.suppress(Exception):
-                    context.log.warning(f"footprint: could not append to the footprint log: {exc}")
+                context.log.warning(f"footprint: could not append to the footprint log: {exc}")
         if context is not None:
-            with contextlib.suppress(Exception):
-                context.add_output_metadata(fp.metadata())
+            _add_metadata(context, fp)
             if fp.status == "unmeasured":
-                with contextlib.suppress(Exception):
-                    context.log.warning(f"footprint of {task} unmeasured: {fp.unmeasured_reason}")
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# the log as an asset (dbt's `platform.footprint_log` source points at it)
-
-PLATFORM_GROUP = "platform"
-FOOTPRINT_LOG_KEY = dg.AssetKey("platform_footprint_log")
-
-
-def build_footprint_log_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
-    """The footprint log as an asset downstream of every measured asset (models, evaluations, model cards), so
-    the `platform_footprint` mart is rebuilt after them and lineage shows where its rows come from."""
-
-    @dg.asset(
-        key=FOOTPRINT_LOG_KEY,
-        group_name=PLATFORM_GROUP,
-        kinds={"parquet", "polars"},
-        deps=sorted(set(upstream), key=lambda k: k.to_user_string()),
-        required_resource_keys={"lake"},
-    )
-    def platform_footprint_log(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        """The footprint log: one parquet file per measured training or evaluation step (energy, CO2e, water,
-        wall and CPU time, peak memory, method), appended by `measure_footprint` under `footprint/log/` on the
-        data root. This asset makes sure the log is readable by dbt (an empty schema file when nothing was measured
-        yet) and reports its totals; `platform_footprint` models it per asset, run and dataset."""
-        lake = context.resources.lake
-        ensure_log_schema(lake)
-        log = read_log(lake)
-        totals = log.select(
-            pl.col("energy_kwh").sum(),
-            pl.col("co2e_kg").sum(),
-            pl.col("water_l").sum(),
-            pl.col("wall_s").sum(),
-        ).row(0, named=True)
-        return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": log.height,
-                "path": dg.MetadataValue.path(lake.url(LOG_DIR)),
-                "unmeasured": int((log["status"] == "unmeasured").sum()) if log.height else 0,
-                "total_energy_kwh": dg.MetadataValue.float(float(totals["energy_kwh"] or 0.0)),
-                "total_co2e_kg": dg.MetadataValue.float(float(totals["co2e_kg"] or 0.0)),
-                "total_water_l": dg.MetadataValue.float(float(totals["water_l"] or 0.0)),
-                "total_wall_s": dg.MetadataValue.float(float(totals["wall_s"] or 0.0)),
-            }
-        )
-
-    return platform_footprint_log
+                context.log.warning(f"footprint of {task} unmeasured: {fp.unmeasured_reason}")
