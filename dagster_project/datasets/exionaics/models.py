@@ -81,6 +81,10 @@ def exionaics_naics_classifier(
     )
     with measure_footprint(context, task="training"):
         model.fit(train["company_description"].to_list(), train["naics_6_code"].to_list())
+    # `stop_words_` (terms pruned by max_features/min_df) is a set, pickled in hash order, which changes between
+    # processes; scikit-learn documents it as introspection only and safe to delete, so equal fits pickle equally.
+    if hasattr(model.named_steps["tfidf"], "stop_words_"):
+        del model.named_steps["tfidf"].stop_words_
     val_acc = float(
         np.mean(model.predict(val["company_description"].to_list()) == val["naics_6_code"].to_numpy())
     )
