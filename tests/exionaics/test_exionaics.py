@@ -153,10 +153,10 @@ def _assert_pipeline_ok(m, *, companies: int):
         splits = dict(con.sql("select split, count(*) from exionaics_training_set group by 1").fetchall())
         n_rows, n_names = con.sql(
             "select count(*), count(distinct company_name) from exionaics_training_set"
-        ).fetchone()
+        ).fetchall()[0]
         intensity_keys = con.sql(
             "select count(*), count(distinct (naics_6_code, report_year)) from exionaics_sector_intensity"
-        ).fetchone()
+        ).fetchall()[0]
     assert n_rows == n_names == companies
     assert intensity_keys[0] == intensity_keys[1] > 0  # one intensity per code and year
     assert set(splits) == {"train", "validation", "test"} and splits["train"] > splits["test"] > 50
@@ -199,7 +199,7 @@ def test_end_to_end_parquet_variant(materialize_dataset, lake_local):
     with duckdb.connect(m.warehouse_path, read_only=True) as con:
         titled = con.sql(
             "select count(*) from exionaics_int_naics_hierarchy where naics_6_title is null"
-        ).fetchone()
+        ).fetchall()[0]
     assert titled == (0,)
 
 
