@@ -3,6 +3,7 @@ single published file, from the parquet variant and with the optional ExioML fil
 corrupted input and the Hugging Face HTTPS path."""
 
 import io
+import math
 import pickle
 import shutil
 from pathlib import Path
@@ -122,7 +123,7 @@ def test_companies_without_intensity_are_listed_not_dropped():
     assert "this platform" in md and "a different protocol" in md and "20 named companies" in md
 
 
-def _assert_pipeline_ok(m, *, companies: int):
+def _assert_pipeline_ok(m, *, companies: int, figures: bool = True):
     assert m.success, m.report.failures
     evals = {e.check_name: e for e in m.evaluations()}
     for name in (
@@ -142,8 +143,11 @@ def _assert_pipeline_ok(m, *, companies: int):
     top1, top1_sector = md["top1_naics6"].value, md["top1_naics2"].value
     assert 0.5 < top1 <= 1.0 and top1_sector >= top1  # learns something; the coarse level is easier
     assert md["top10_naics6"].value >= md["top5_naics6"].value >= top1
-    # a misclassified company gets another sector's intensity, so the error is positive and finite
-    assert 0 < md["mape_emissions"].value < 100 and md["emission_rows_scored"].value > 50
+    if figures:
+        # a misclassified company gets another sector's intensity, so the error is positive and finite
+        assert 0 < md["mape_emissions"].value < 100 and md["emission_rows_scored"].value > 50
+    else:  # a file without figures: nothing to score, said so, nothing invented
+        assert md["emission_rows_scored"].value == 0 and math.isnan(md["mape_emissions"].value)
     assert md["companies_without_intensity"].value == len(md["companies_without_intensity_list"].value)
     assert "paper, full data" in md["paper_vs_ours"].value and "MAPE" not in md["paper_vs_ours"].value
     protocols = md["emission_protocols"].value
@@ -158,7 +162,8 @@ def _assert_pipeline_ok(m, *, companies: int):
             "select count(*), count(distinct (naics_6_code, report_year)) from exionaics_sector_intensity"
         ).fetchall()[0]
     assert n_rows == n_names == companies
-    assert intensity_keys[0] == intensity_keys[1] > 0  # one intensity per code and year
+    assert intensity_keys[0] == intensity_keys[1]  # one intensity per code and year
+    assert (intensity_keys[0] > 0) == figures
     assert set(splits) == {"train", "validation", "test"} and splits["train"] > splits["test"] > 50
     (mart,) = m.materializations("exionaics_training_set")
     assert mart.metadata["dagster/row_count"].value == sum(splits.values())
@@ -333,16 +338,26 @@ def test_corrupted_source_fails_the_check_naming_row_and_rule(materialize_datase
     assert lake_local.read_bytes("raw/exionaics/ExioNAICS.csv") == received
 
 
-def test_remote_huggingface_source_over_https(materialize_dataset, lake_local, http_server, tmp_path):
-    # Serve the sample under the same path layout as https://huggingface.co/datasets/<repo>/resolve/main/<file>
+def test_remote_huggingface_source_over_https_with_only_the_required_columns(
+    materialize_dataset, lake_local, http_server, tmp_path
+):
+    # Serve a file under the same path layout as https://huggingface.co/datasets/<repo>/resolve/main/<file>, with
+    # only the HF loaders' four columns (no NAICS-2/3, no figures): it runs end to end, the emission part says it
+    # had nothing to score.
     root = tmp_path / "hf"
     dest = root / "datasets" / source.HF_REPO / "resolve" / "main"
     dest.mkdir(parents=True)
-    for f in source.DEFAULT_FILES:
-        shutil.copy(SAMPLE / f, dest / f)
+    full = pl.read_csv(SAMPLE / "ExioNAICS.csv", infer_schema=False)
+    minimal = full.select(
+        "Company Name", "Company Description", pl.col("NAICS Code").alias("2022 NAICS Code")
+    )
+    (dest / "ExioNAICS.csv").write_bytes(minimal.write_csv().encode())
     server = http_server(root)
     url = f"{server.url}/datasets/{source.HF_REPO}/resolve/main"
     m = materialize_dataset("exionaics", lake_local, source=url)
-    _assert_pipeline_ok(m, companies=2000)
+    _assert_pipeline_ok(m, companies=2000, figures=False)
+    (comp,) = m.materializations("exionaics_companies")
+    absent = {"naics_title", "year", "value_added_meur", "ghg_emissions_kg_co2e"}
+    assert absent <= set(comp.metadata["columns_absent"].value)
     manifest = lake_local.read_parquet("raw/exionaics/_manifest.parquet")
     assert manifest["source_url"].to_list() == [f"{url}/{f}" for f in sorted(source.DEFAULT_FILES)]
