@@ -174,6 +174,7 @@ def _model_sha(lake) -> str:
     return object_sha256(pickle.loads(lake.read_bytes("objects/exionaics_naics_classifier/object.pkl")))
 
 
+@pytest.mark.slow  # a full pipeline run with a model fit: 2-5 min on the shared 2-core machine
 def test_end_to_end_single_file_and_rerun_is_deterministic(materialize_dataset, lake_local):
     m = materialize_dataset("exionaics", lake_local, source=str(SAMPLE))
     md = _assert_pipeline_ok(m, companies=2000)
@@ -194,6 +195,7 @@ def test_end_to_end_single_file_and_rerun_is_deterministic(materialize_dataset, 
     assert lake_local.read_parquet("raw/exionaics/_manifest.parquet").equals(manifest)
 
 
+@pytest.mark.slow  # a full pipeline run with a model fit: 2-5 min on the shared 2-core machine
 def test_end_to_end_parquet_variant(materialize_dataset, lake_local):
     m = materialize_dataset("exionaics", lake_local, source=str(PARQUET_VARIANT))
     _assert_pipeline_ok(m, companies=800)
@@ -225,6 +227,7 @@ def _expected_exioml(report_year: int, naics_6: str) -> tuple[int, float] | None
     return int(year), float(rows["GHG emissions [kg CO2 eq.]"].sum() / rows["Value Added [M.EUR]"].sum())
 
 
+@pytest.mark.slow  # a full pipeline run with a model fit: 2-5 min on the shared 2-core machine
 def test_end_to_end_with_optional_exioml_files_is_region_and_year_correct(
     materialize_dataset, lake_local, tmp_path
 ):
@@ -280,6 +283,7 @@ def test_factor_file_without_us_rows_stops_the_run(materialize_dataset, lake_loc
     assert not m.materializations("exionaics_naics_classifier")
 
 
+@pytest.mark.slow  # a full pipeline run with a model fit: 2-5 min on the shared 2-core machine
 def test_end_to_end_on_s3(materialize_dataset, lake_s3):
     m = materialize_dataset("exionaics", lake_s3, source=str(SAMPLE))
     _assert_pipeline_ok(m, companies=2000)
@@ -338,6 +342,7 @@ def test_corrupted_source_fails_the_check_naming_row_and_rule(materialize_datase
     assert lake_local.read_bytes("raw/exionaics/ExioNAICS.csv") == received
 
 
+@pytest.mark.slow  # a full pipeline run with a model fit: 2-5 min on the shared 2-core machine
 def test_remote_huggingface_source_over_https_with_only_the_required_columns(
     materialize_dataset, lake_local, http_server, tmp_path
 ):
