@@ -149,13 +149,21 @@ def estimate_emissions(pred: pl.DataFrame, intensity: pl.DataFrame) -> tuple[pl.
 
 
 def emission_metrics(est: pl.DataFrame, missing: list[dict], suffix: str) -> dict[str, float]:
-    ape = (est["estimated_kg"] - est["ghg_emissions_kg_co2e"]).abs() / est["ghg_emissions_kg_co2e"]
-    return {
-        f"mape_emissions{suffix}": float(ape.mean()) if est.height else float("nan"),
-        f"median_ape_emissions{suffix}": float(ape.median()) if est.height else float("nan"),
+    """MAPE and median APE where something was scored (absent, not NaN, when nothing was: a file without
+    figures), with the counts of scored companies and of companies without an intensity."""
+    out = {
         f"emission_rows_scored{suffix}": float(est.height),
         f"companies_without_intensity{suffix}": float(len(missing)),
     }
+    if est.height:
+        ape = (est["estimated_kg"] - est["ghg_emissions_kg_co2e"]).abs() / est["ghg_emissions_kg_co2e"]
+        out[f"mape_emissions{suffix}"] = float(ape.mean())
+        out[f"median_ape_emissions{suffix}"] = float(ape.median())
+    return out
+
+
+def _fmt(metrics: dict[str, float], key: str) -> str:
+    return f"{metrics[key]:.4g}" if key in metrics else "n/a (nothing scored)"
 
 
 def emission_protocols_md(metrics: dict[str, float], with_exioml: bool) -> str:
@@ -166,14 +174,14 @@ def emission_protocols_md(metrics: dict[str, float], with_exioml: bool) -> str:
         f"| **this platform**, intensities from the ExioNAICS file (training companies, per NAICS-6 and year) "
         f"| {PLATFORM_PROTOCOL}; {int(metrics['emission_rows_scored'])} companies scored, "
         f"{int(metrics['companies_without_intensity'])} without an intensity (listed) "
-        f"| {metrics['mape_emissions']:.4g} |",
+        f"| {_fmt(metrics, 'mape_emissions')} |",
     ]
     if with_exioml:
         rows.append(
             "| **this platform**, ExioML US factors (company year or nearest) through the supplied mapping "
             f"| same, with the ExioML intensity; {int(metrics['emission_rows_scored_exioml'])} scored, "
             f"{int(metrics['companies_without_intensity_exioml'])} without (listed) "
-            f"| {metrics['mape_emissions_exioml']:.4g} |"
+            f"| {_fmt(metrics, 'mape_emissions_exioml')} |"
         )
     rows.append(
         "| GREEN paper (arXiv 2502.06874): **a different protocol** | revenue x sector intensity against the "
@@ -277,7 +285,6 @@ def exionaics_model_evaluation(
             ),
             "emission_protocol": PLATFORM_PROTOCOL,
             "emission_protocols": dg.MetadataValue.md(emission_protocols_md(metrics, exioml.height > 0)),
-            "paper_mape_other_protocol": dg.MetadataValue.float(PAPER_MAPE_OTHER_PROTOCOL),
             "companies_without_intensity_list": dg.MetadataValue.json(file_missing[:MAX_LISTED]),
             "companies_without_intensity_exioml_list": dg.MetadataValue.json(exioml_missing[:MAX_LISTED]),
             **plots,
