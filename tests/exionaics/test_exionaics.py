@@ -71,6 +71,24 @@ def test_missing_description_column_names_file_and_expected_columns():
     assert "['Company Name', 'NAICS Code']" in msg and "Company Description" in msg
 
 
+def test_naics_2_column_is_checked_against_the_code_combined_sectors_accepted():
+    from dagster_project.datasets.exionaics import checks
+    from dagster_project.validation import validate_frame
+
+    csv = (
+        b"Company Name,Company Description,NAICS Code,NAICS_2 Code\n"
+        b"A,bakery with ovens and sourdough loaves,311811,31-33\n"
+        b"B,statistical consulting for agencies,541611,54\n"
+        b"C,a shoe store on the main street,448210,48\n"
+    )
+    df = source.read_companies(csv, "x.csv")
+    report = validate_frame(checks.with_code_prefixes(df), suite="t", rules=checks.company_rules(df))
+    (failed,) = report.failures
+    text = failed.describe()
+    assert "ExpectColumnPairValuesToBeEqual(" in text and "naics_2_code" in text
+    assert failed.unexpected_count == 1 and "source_row=3" in text and "x.csv" in text
+
+
 def test_source_file_selection_prefers_top_level_data_files():
     listed = ["ExioNAICS.csv", "README.md", "parquet/ExioNAICS.parquet"]
     assert source.select_source_files(listed) == ["ExioNAICS.csv"]

@@ -10,11 +10,29 @@ NAICS_6_REGEX = r"^(?:11|21|22|23|3[1-3]|42|4[4-5]|4[8-9]|5[1-6]|61|62|71|72|81|
 MIN_DESCRIPTION_CHARS = 20
 
 
+# Sectors that span several 2-digit prefixes; a NAICS-2 column may spell them the official way ("31-33").
+COMBINED_SECTORS = {
+    "31": "31-33",
+    "32": "31-33",
+    "33": "31-33",
+    "44": "44-45",
+    "45": "44-45",
+    "48": "48-49",
+    "49": "48-49",
+}
+
+
 def with_code_prefixes(df: pl.DataFrame) -> pl.DataFrame:
     """The first 2 and 3 digits of the NAICS-6 code, compared with the file's own NAICS-2/3 columns (validation
-    only; the hierarchy the models use is derived from the 6-digit code in dbt)."""
+    only; the hierarchy the models use is derived from the 6-digit code in dbt). Where the file writes a combined
+    sector ("31-33"), the code's prefix is compared in that form."""
+    first_2 = pl.col("naics_code").str.slice(0, 2)
+    combined = first_2.replace_strict(COMBINED_SECTORS, default=first_2)
     return df.with_columns(
-        pl.col("naics_code").str.slice(0, 2).alias("naics_code_first_2"),
+        pl.when(pl.col("naics_2_code").str.contains("-"))
+        .then(combined)
+        .otherwise(first_2)
+        .alias("naics_code_first_2"),
         pl.col("naics_code").str.slice(0, 3).alias("naics_code_first_3"),
     )
 
