@@ -1,4 +1,5 @@
-"""ExioNAICS ingestion: raw files → typed company and sector-factor tables, each validated by a GX suite."""
+"""ExioNAICS ingestion: raw files → typed company table (and, when supplied, ExioML factors with their EXIOBASE →
+NAICS mapping), each validated by a blocking GX suite."""
 
 import os
 
@@ -7,8 +8,9 @@ import polars as pl
 
 from dagster_project import settings
 from dagster_project.datasets.exionaics import checks, source
+from dagster_project.errors import SourceFormatError
 from dagster_project.metadata import table_metadata
-from dagster_project.raw import ingest_raw, is_http, raw_relpath
+from dagster_project.raw import ingest_raw, is_http, list_source_files, raw_relpath
 from dagster_project.resources import SourceCredentials
 from dagster_project.storage import Lake
 from dagster_project.validation import validate_frame
@@ -19,20 +21,24 @@ GROUP = "exionaics"
 
 class ExioNAICSSourceConfig(dg.Config):
     """Where to read ExioNAICS from. Empty `location` means the configured default: `CDP_EXIONAICS_SOURCE`, else
-    the sample shipped in `assets/exionaics`. Use the Hugging Face URL
-    `https://huggingface.co/datasets/Yvnminc/ExioNAICS/resolve/main` for the real data."""
+    the sample shipped in `assets/exionaics` (`assets/exionaics/parquet` holds the parquet variant). Use the
+    Hugging Face URL `https://huggingface.co/datasets/Yvnminc/ExioNAICS/resolve/main` for the real data. A folder
+    may also hold the optional ExioML factor files (`ExioML_factor_accounting_PxP.csv` / `_IxI.csv`) and an
+    EXIOBASE → NAICS mapping (`exiobase_naics_mapping.csv`)."""
 
     location: str = ""
     files: list[str] = []
 
 
-def _files_for(location: str, files: list[str]) -> list[str] | None:
+def _files_for(location: str, files: list[str]) -> list[str]:
     if files:
         return files
     env = os.environ.get("CDP_EXIONAICS_FILES")
     if env:
         return [f.strip() for f in env.split(",") if f.strip()]
-    return list(source.DEFAULT_FILES) if is_http(location) else None
+    if is_http(location):
+        return list(source.DEFAULT_FILES)
+    return source.select_source_files(list_source_files(location))
 
 
 @dg.asset(name="exionaics_raw_files", group_name=GROUP, kinds={"python", "csv"})
@@ -43,25 +49,44 @@ def exionaics_raw_files(
     credentials: SourceCredentials,
 ) -> pl.DataFrame:
     """ExioNAICS source files copied byte for byte into `raw/exionaics/`, with their manifest (size, sha256,
-    source URL, retrieval time). Unchanged files are not copied again."""
+    source URL, retrieval time). Unchanged files are not copied again. The output lists this run's source files
+    only: raw copies kept from an earlier source (the manifest keeps them) are not read downstream."""
     location = config.location or settings.source_location(DATASET)
     context.log.info(f"reading ExioNAICS from {location}")
+    relpaths = _files_for(location, config.files)
     manifest = ingest_raw(
-        lake,
-        DATASET,
-        location,
-        _files_for(location, config.files),
-        headers=credentials.hf_headers(),
-        log_fn=context.log.info,
+        lake, DATASET, location, relpaths, headers=credentials.hf_headers(), log_fn=context.log.info
     )
+    current = manifest.filter(pl.col("relpath").is_in(relpaths))
     context.add_output_metadata(
-        {**table_metadata(manifest), "source": location, "total_bytes": int(manifest["size"].sum())}
+        {
+            **table_metadata(current),
+            "source": location,
+            "total_bytes": int(current["size"].sum()),
+            "roles": dg.MetadataValue.json({r: source.file_role(r) for r in relpaths}),
+        }
     )
-    return manifest
+    return current
 
 
 def _raw_bytes(lake: Lake, relpath: str) -> bytes:
     return lake.read_bytes(raw_relpath(DATASET, relpath))
+
+
+def _files_of(raw_files: pl.DataFrame, role: str) -> list[str]:
+    return [r for r in raw_files["relpath"].to_list() if source.file_role(r) == role]
+
+
+def _read_all(lake: Lake, files: list[str], reader, schema: dict) -> pl.DataFrame:
+    frames = [reader(_raw_bytes(lake, f), f) for f in files]
+    if not frames:
+        empty = {**schema, "source_file": pl.String, "source_row": pl.Int64}
+        return pl.DataFrame(schema=empty)
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _skipped_check(check_name: str, reason: str) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(check_name=check_name, passed=True, metadata={"skipped": reason})
 
 
 @dg.asset(
@@ -73,28 +98,39 @@ def _raw_bytes(lake: Lake, relpath: str) -> bytes:
             "exionaics_companies_valid",
             asset="exionaics_companies",
             blocking=True,
-            description="GX suite: required columns, unique non-empty names, descriptions of at least "
-            f"{checks.MIN_DESCRIPTION_CHARS} characters, valid 2022 NAICS-6 codes, non-negative figures.",
+            description="GX suite: unique non-empty names, descriptions of at least "
+            f"{checks.MIN_DESCRIPTION_CHARS} characters, 6-digit 2022 NAICS codes, NAICS-2/3 columns (where "
+            "present) equal to the code's prefix, non-negative figures.",
         )
     ],
 )
 def exionaics_companies(context: dg.AssetExecutionContext, lake: Lake, exionaics_raw_files: pl.DataFrame):
-    """One row per company: name, description, 6-digit NAICS code (zero-padded text), title, year, value added
-    (M.EUR), employment (1000 persons) and reported GHG emissions (kg CO2e), in snake_case whatever column
-    variant the source used. `source_file`/`source_row` point back at the raw record."""
-    files = [r for r in exionaics_raw_files["relpath"].to_list() if not source.is_factor_file(r)]
+    """One row per company: name, description, 6-digit NAICS code (text, as in the file: never zero-padded),
+    optional titles and NAICS-2/3 columns, year, value added (M.EUR), employment (1000 persons) and GHG emissions
+    (kg CO2e), in snake_case whatever column variant the source used; optional columns the file lacks are null
+    (listed in `columns_absent`). `source_file`/`source_row` point back at the raw record."""
+    files = _files_of(exionaics_raw_files, "companies")
     if not files:
         raise FileNotFoundError(
             "exionaics: no company file among the raw files " + str(exionaics_raw_files["relpath"].to_list())
         )
-    df = pl.concat([source.read_companies(_raw_bytes(lake, f), f) for f in files], how="diagonal_relaxed")
+    df = _read_all(lake, files, source.read_companies, source.COMPANY_SCHEMA)
+    found: dict[str, str] = {}
+    for f in files:
+        found.update(source.company_columns_found(_raw_bytes(lake, f), f))
     context.log.info(f"exionaics_companies: {df.height} companies from {files}")
     report = validate_frame(
-        df, suite="exionaics_companies", rules=checks.company_rules(df.columns), lake=lake
+        checks.with_code_prefixes(df),
+        suite="exionaics_companies",
+        rules=checks.company_rules(df),
+        lake=lake,
     )
     meta = table_metadata(df)
-    if "naics_code" in df.columns:
-        meta["naics_6_classes"] = df["naics_code"].n_unique()
+    meta["naics_6_classes"] = df["naics_code"].n_unique()
+    meta["files"] = dg.MetadataValue.json(files)
+    meta["columns_found"] = dg.MetadataValue.json(found)
+    meta["columns_absent"] = dg.MetadataValue.json([c for c in source.COMPANY_SCHEMA if c not in found])
+    meta["formats"] = dg.MetadataValue.json(sorted({f.rsplit(".", 1)[-1].lower() for f in files}))
     yield dg.Output(df, metadata=meta)
     yield report.check_result("exionaics_companies_valid")
 
@@ -108,19 +144,79 @@ def exionaics_companies(context: dg.AssetExecutionContext, lake: Lake, exionaics
             "exionaics_sector_factors_valid",
             asset="exionaics_sector_factors",
             blocking=True,
-            description="GX suite: 3-digit NAICS concordance, unique per region and year, positive value added.",
+            description="GX suite: one row per factor table, region, sector and year; non-negative value added "
+            "and emissions. Passes with nothing to check when no ExioML file is supplied (optional source).",
         )
     ],
 )
 def exionaics_sector_factors(
     context: dg.AssetExecutionContext, lake: Lake, exionaics_raw_files: pl.DataFrame
 ):
-    """ExioML-shaped sector factors (EXIOBASE 3.8.2 sectors with their NAICS-3 concordance): value added, employment,
-    GHG emissions, energy use and the derived carbon intensity in kg CO2e per M.EUR of value added."""
-    files = [r for r in exionaics_raw_files["relpath"].to_list() if source.is_factor_file(r)]
-    if not files:
-        raise FileNotFoundError("exionaics: no ExioML factor file among the raw files")
-    df = pl.concat([source.read_factors(_raw_bytes(lake, f), f) for f in files], how="diagonal_relaxed")
+    """Optional: ExioML factor accounting rows (region, EXIOBASE sector, year, value added, employment, GHG
+    emissions, energy) as supplied, every region and year kept; dbt filters the US rows and the year of each
+    company. Empty when no `ExioML_factor_accounting_*.csv` is among the source files (the default path derives
+    the intensities from ExioNAICS alone). With both PxP and IxI present, PxP is used (their sectors differ, and
+    pooling them would count emissions twice)."""
+    files = _files_of(exionaics_raw_files, "factors")
+    tables = {f: source.factor_table(f) for f in files}
+    used = [f for f in files if tables[f] == "PxP"] if "PxP" in tables.values() else files
+    df = _read_all(lake, used, source.read_factors, source.FACTOR_SCHEMA)
+    meta = {
+        **table_metadata(df),
+        "factor_files_used": dg.MetadataValue.json(used),
+        "factor_files_ignored": dg.MetadataValue.json([f for f in files if f not in used]),
+    }
+    if not used:
+        meta["note"] = "no ExioML factor file supplied: optional source not used"
+        yield dg.Output(df, metadata=meta)
+        yield _skipped_check("exionaics_sector_factors_valid", "no ExioML factor file supplied")
+        return
+    source.require_us_rows(df)
+    meta["regions"] = df["region"].n_unique()
+    meta["years"] = dg.MetadataValue.json(sorted(df["year"].drop_nulls().unique().to_list()))
+    meta["us_rows"] = int((df["region"] == source.US_REGION).sum())
+    context.log.info(f"exionaics_sector_factors: {df.height} rows from {used}, {meta['us_rows']} US rows")
     report = validate_frame(df, suite="exionaics_sector_factors", rules=checks.factor_rules(), lake=lake)
-    yield dg.Output(df, metadata=table_metadata(df))
+    yield dg.Output(df, metadata=meta)
     yield report.check_result("exionaics_sector_factors_valid")
+
+
+@dg.asset(
+    name="exionaics_sector_mapping",
+    group_name=GROUP,
+    kinds={"polars", "parquet"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "exionaics_sector_mapping_valid",
+            asset="exionaics_sector_mapping",
+            blocking=True,
+            description="GX suite: EXIOBASE sector named, NAICS code of 2 to 6 digits, no repeated pair.",
+        )
+    ],
+)
+def exionaics_sector_mapping(
+    context: dg.AssetExecutionContext, lake: Lake, exionaics_raw_files: pl.DataFrame
+):
+    """Optional: the EXIOBASE sector → NAICS mapping that turns ExioML factors into NAICS intensities, as the user
+    supplied it (`exiobase_naics_mapping.csv`: `exiobase_sector`, `naics_code` = a NAICS prefix of 2 to 6 digits;
+    a company takes its longest matching prefix). The platform ships no mapping for the real data. Required when
+    ExioML factor files are supplied, empty otherwise."""
+    files = _files_of(exionaics_raw_files, "mapping")
+    factor_files = _files_of(exionaics_raw_files, "factors")
+    if factor_files and not files:
+        raise SourceFormatError(
+            ", ".join(factor_files),
+            "ExioML factors come with an EXIOBASE → NAICS mapping",
+            "ExioML is keyed by EXIOBASE sector, not NAICS: add `exiobase_naics_mapping.csv` (columns "
+            "`exiobase_sector`, `naics_code`) next to the factor file.",
+        )
+    df = _read_all(lake, files, source.read_mapping, source.MAPPING_SCHEMA)
+    meta = {**table_metadata(df), "mapping_files": dg.MetadataValue.json(files)}
+    if not files:
+        yield dg.Output(df, metadata={**meta, "note": "no mapping supplied (no ExioML factors either)"})
+        yield _skipped_check("exionaics_sector_mapping_valid", "no mapping file supplied")
+        return
+    context.log.info(f"exionaics_sector_mapping: {df.height} pairs from {files}")
+    report = validate_frame(df, suite="exionaics_sector_mapping", rules=checks.mapping_rules(), lake=lake)
+    yield dg.Output(df, metadata=meta)
+    yield report.check_result("exionaics_sector_mapping_valid")

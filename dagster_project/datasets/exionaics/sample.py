@@ -1,23 +1,29 @@
-"""Deterministic synthetic ExioNAICS sample (company descriptions → NAICS-6 → emissions) and ExioML-shaped factors.
+"""Deterministic synthetic ExioNAICS sample (company descriptions → NAICS-6 → sector figures), in the published
+single-file layout, plus the parquet variant and the optional ExioML test fixture.
 
 Why synthetic: the real ExioNAICS descriptions are scraped company texts whose redistribution in a code repository
 we cannot vouch for, and this machine cannot download them. The sample keeps the real column names and code
 system (2022 NAICS codes and titles), and gives each NAICS-6 code its own vocabulary (plus shared sector words and
 cross-sector noise) so a text classifier learns something real, and NAICS-2 is easier than NAICS-6, as in the
-paper. Emissions are value added × a sector carbon intensity × log-normal noise, so the revenue × intensity estimate
-has a realistic, non-zero error.
+paper. As in ExioNAICS, the figures on each company row are its sector's figures for the row's year (value added,
+employment, GHG = value added × the sector's intensity, which falls a little every year), so a misclassified company
+gets another sector's intensity.
 
-Regenerate with `python -m dagster_project samples exionaics`.
+Files: `ExioNAICS.csv` (the third-party local CSV layout: `NAICS Code`, `NAICS_2/3 Code`, `NAICS_2 Title`, figures,
+no 6-digit title), `parquet/ExioNAICS.parquet` (the HF loaders' names: integer `2022 NAICS Code`, `2022 NAICS
+Title`, no NAICS-2/3 columns; another seed and size). The ExioML-shaped factor file and EXIOBASE → NAICS mapping
+are a test fixture only (`tests/exionaics/fixtures/exioml/`, `write_exioml_fixture`), illustrative numbers.
+
+Regenerate with `python -m dagster_project samples exionaics` (and `python -m
+dagster_project.datasets.exionaics.sample --fixture tests/exionaics/fixtures/exioml` for the fixture).
 """
 
 import csv
 import io
-import math
 import random
 from pathlib import Path
 
 COMPANIES_FILE = "ExioNAICS.csv"
-FACTORS_FILE = "ExioML_factors.csv"
 
 # NAICS-2 sector → {NAICS-6 code: (2022 title, code-specific vocabulary)}, and sector-wide vocabulary.
 SECTORS: dict[str, dict] = {
@@ -228,8 +234,8 @@ SECTORS: dict[str, dict] = {
     },
 }
 
-# ExioML-shaped sector factors: one row per NAICS-3 concordance group. Intensity in kg CO2e per M.EUR of value
-# added, of the order of magnitude EXIOBASE gives (power and cement are >1e6, services ~1e4-1e5).
+# Synthetic sector intensities per NAICS-3 group in kg CO2e per M.EUR of value added, of the order of magnitude
+# EXIOBASE gives (power and cement are >1e6, services ~1e4-1e5). Not EXIOBASE values.
 INTENSITY_KG_PER_MEUR: dict[str, float] = {
     "111": 2.1e6,
     "112": 3.4e6,
@@ -335,7 +341,49 @@ def _name(rng: random.Random, used: set[str]) -> str:
             return name
 
 
+YEARS = (2019, 2020, 2021, 2022)
+CSV_FILE_COLUMNS = (
+    "Company Name",
+    "Company Description",
+    "NAICS Code",
+    "NAICS_2 Code",
+    "NAICS_3 Code",
+    "NAICS_2 Title",
+    "Year",
+    "GHG emissions [kg CO2 eq.]",
+    "Value Added [M.EUR]",
+    "Employment [1000 p.]",
+)
+SECTOR_TITLES = {
+    "11": "Agriculture, Forestry, Fishing and Hunting",
+    "21": "Mining, Quarrying, and Oil and Gas Extraction",
+    "22": "Utilities",
+    "23": "Construction",
+    "31": "Manufacturing",
+    "32": "Manufacturing",
+    "33": "Manufacturing",
+    "42": "Wholesale Trade",
+    "44": "Retail Trade",
+    "45": "Retail Trade",
+    "48": "Transportation and Warehousing",
+    "49": "Transportation and Warehousing",
+    "51": "Information",
+    "52": "Finance and Insurance",
+    "54": "Professional, Scientific, and Technical Services",
+    "62": "Health Care and Social Assistance",
+    "72": "Accommodation and Food Services",
+}
+
+
+def sector_figures(naics_3: str, year: int) -> tuple[float, float, float]:
+    """(value added M.EUR, employment 1000 p., GHG kg CO2e) of a NAICS-3 group in a year (synthetic)."""
+    value_added = round(1000.0 * (1 + int(naics_3) % 7) * 1.03 ** (year - 2019), 3)
+    intensity = INTENSITY_KG_PER_MEUR[naics_3] * 0.96 ** (year - 2019)
+    return value_added, round(value_added * 0.011, 4), round(value_added * intensity, 1)
+
+
 def companies_rows(n: int, seed: int = 0) -> list[dict]:
+    """Companies with the sample's internal keys (`code`, `title`, `sector`, ...), one dict per company."""
     rng = random.Random(seed)
     codes = [
         (s2, code, title, words.split(), SECTORS[s2]["words"].split())
@@ -364,42 +412,120 @@ def companies_rows(n: int, seed: int = 0) -> list[dict]:
             year=rng.randint(1905, 2021),
             region=rng.choice(REGIONS),
         )
-        value_added = round(math.exp(rng.gauss(math.log(25.0), 1.2)), 3)  # M.EUR
-        intensity = INTENSITY_KG_PER_MEUR[code[:3]]
-        ghg = round(value_added * intensity * math.exp(rng.gauss(0.0, 0.45)), 1)
+        year = rng.choice(YEARS)
+        value_added, employment, ghg = sector_figures(code[:3], year)
         rows.append(
             {
-                "Company Name": name,
-                "Company Description": text,
-                "NAICS Code": code,
-                "NAICS_2 Code": s2,
-                "NAICS Title": title,
-                "Year": rng.choice([2019, 2020, 2021, 2022]),
-                # About 1 company in 8 has no reported emissions, as in the real data (MAPE only where present).
-                "GHG emissions [kg CO2 eq.]": "" if rng.random() < 0.12 else ghg,
-                "Value Added [M.EUR]": value_added,
-                "Employment [1000 p.]": round(value_added * rng.uniform(0.004, 0.02), 4),
+                "name": name,
+                "description": text,
+                "code": code,
+                "title": title,
+                "year": year,
+                # About 1 company in 25 has no GHG figure (the evaluation counts only those with one).
+                "ghg": None if rng.random() < 0.04 else ghg,
+                "value_added": value_added,
+                "employment": employment,
             }
         )
     return rows
 
 
-def factor_rows() -> list[dict]:
-    rows = []
-    for n3 in sorted(INTENSITY_KG_PER_MEUR):
-        va = 1000.0 * (1 + (int(n3) % 7))
-        rows.append(
-            {
-                "Region": "US",
-                "Sector": EXIOBASE_SECTOR_NAMES[n3],
-                "NAICS Code": n3,
-                "Value Added [M.EUR]": va,
-                "Employment [1000 p.]": round(va * 0.011, 3),
-                "GHG emissions [kg CO2 eq.]": va * INTENSITY_KG_PER_MEUR[n3],
-                "Energy Carrier Net Total [TJ]": round(va * INTENSITY_KG_PER_MEUR[n3] / 7.0e4, 3),
-                "Year": 2022,
-            }
+def csv_rows(rows: list[dict]) -> list[dict]:
+    """The published single-file layout (`ExioNAICS.csv` as third-party loaders read it)."""
+    out = []
+    for r in rows:
+        values = (
+            r["name"],
+            r["description"],
+            r["code"],
+            r["code"][:2],
+            r["code"][:3],
+            SECTOR_TITLES[r["code"][:2]],
+            r["year"],
+            "" if r["ghg"] is None else r["ghg"],
+            r["value_added"],
+            r["employment"],
         )
+        out.append(dict(zip(CSV_FILE_COLUMNS, values, strict=True)))
+    return out
+
+
+def parquet_bytes(rows: list[dict]) -> bytes:
+    """The parquet variant: HF loaders' column names, integer codes, a 6-digit title, no NAICS-2/3 columns."""
+    import polars as pl
+
+    df = pl.DataFrame(
+        {
+            "Company Name": [r["name"] for r in rows],
+            "Company Description": [r["description"] for r in rows],
+            "2022 NAICS Code": [int(r["code"]) for r in rows],
+            "2022 NAICS Title": [r["title"] for r in rows],
+            "Year": [r["year"] for r in rows],
+            "GHG emissions [kg CO2 eq.]": [r["ghg"] for r in rows],
+            "Value Added [M.EUR]": [r["value_added"] for r in rows],
+            "Employment [1000 p.]": [r["employment"] for r in rows],
+        },
+        schema_overrides={
+            "2022 NAICS Code": pl.Int64,
+            "Year": pl.Int64,
+            "GHG emissions [kg CO2 eq.]": pl.Float64,
+        },
+    )
+    buf = io.BytesIO()
+    df.write_parquet(buf, statistics=False)
+    return buf.getvalue()
+
+
+# Optional-source fixture: ExioML-shaped factor rows for several regions and years, and an EXIOBASE → NAICS
+# mapping. ILLUSTRATIVE: the sector names follow EXIOBASE's naming style, the numbers are made up, and the mapping
+# was written for this fixture; it is no published concordance.
+FIXTURE_REGIONS = {"US": 1.0, "CN": 4.0, "DE": 0.5, "IN": 7.0}
+FIXTURE_YEARS = (2017, 2019, 2020)  # sample years 2021 and 2022 take the nearest, 2020
+EXTRA_SECTORS = {
+    # a second EXIOBASE sector under an existing NAICS-3 prefix (their figures are summed) ...
+    "Manufacture of other non-metallic mineral products": "327",
+    # ... and a 6-digit prefix that overrides its NAICS-3 group (longest prefix wins)
+    "Production of electricity by solar photovoltaic": "221114",
+}
+EXTRA_INTENSITY = {"327": 9.0e5, "221114": 3.0e4}
+
+
+def exioml_factor_rows() -> list[dict]:
+    sectors = [
+        (EXIOBASE_SECTOR_NAMES[n3], n3, INTENSITY_KG_PER_MEUR[n3]) for n3 in sorted(EXIOBASE_SECTOR_NAMES)
+    ]
+    sectors += [(name, prefix, EXTRA_INTENSITY[prefix]) for name, prefix in EXTRA_SECTORS.items()]
+    rows = []
+    for region, factor in FIXTURE_REGIONS.items():
+        for name, prefix, base in sectors:
+            for year in FIXTURE_YEARS:
+                va = round(500.0 * (1 + int(prefix) % 5) * factor**0.5 * 1.05 ** (year - 2017), 3)
+                intensity = base * factor * 1.5 * 0.93 ** (year - 2017)
+                rows.append(
+                    {
+                        "region": region,
+                        "sector": name,
+                        "Value Added [M.EUR]": va,
+                        "Employment [1000 p.]": round(va * 0.012, 3),
+                        "GHG emissions [kg CO2 eq.]": round(va * intensity, 1),
+                        "Energy Carrier Net Total [TJ]": round(va * intensity / 7.0e4, 3),
+                        "Year": year,
+                    }
+                )
+    return rows
+
+
+# Left out of the fixture mapping on purpose: companies predicted into it have no ExioML intensity (counted, listed).
+UNMAPPED_NAICS_3 = "722"
+
+
+def exioml_mapping_rows() -> list[dict]:
+    rows = [
+        {"exiobase_sector": EXIOBASE_SECTOR_NAMES[n3], "naics_code": n3}
+        for n3 in sorted(EXIOBASE_SECTOR_NAMES)
+        if n3 != UNMAPPED_NAICS_3
+    ]
+    rows += [{"exiobase_sector": name, "naics_code": prefix} for name, prefix in EXTRA_SECTORS.items()]
     return rows
 
 
@@ -411,9 +537,33 @@ def _csv_bytes(rows: list[dict]) -> bytes:
     return buf.getvalue().encode()
 
 
+PARQUET_DIR = "parquet"
+PARQUET_FILE = "ExioNAICS.parquet"
+FACTORS_FILE = "ExioML_factor_accounting_PxP.csv"
+MAPPING_FILE = "exiobase_naics_mapping.csv"
+
+
 def write_sample(dest: Path, *, scale: int = 1, seed: int = 0) -> None:
-    """Write `ExioNAICS.csv` (2,000 × scale companies) and `ExioML_factors.csv` into `dest`."""
+    """Write `ExioNAICS.csv` (2,000 × scale companies) and `parquet/ExioNAICS.parquet` (800 × scale, another
+    seed) into `dest`."""
+    dest = Path(dest)
+    (dest / PARQUET_DIR).mkdir(parents=True, exist_ok=True)
+    (dest / COMPANIES_FILE).write_bytes(_csv_bytes(csv_rows(companies_rows(2000 * scale, seed))))
+    (dest / PARQUET_DIR / PARQUET_FILE).write_bytes(parquet_bytes(companies_rows(800 * scale, seed + 1)))
+
+
+def write_exioml_fixture(dest: Path) -> None:
+    """The optional-source test fixture: an ExioML-shaped factor file (4 regions × 3 years) and a mapping."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    (dest / COMPANIES_FILE).write_bytes(_csv_bytes(companies_rows(2000 * scale, seed)))
-    (dest / FACTORS_FILE).write_bytes(_csv_bytes(factor_rows()))
+    (dest / FACTORS_FILE).write_bytes(_csv_bytes(exioml_factor_rows()))
+    (dest / MAPPING_FILE).write_bytes(_csv_bytes(exioml_mapping_rows()))
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) == 3 and sys.argv[1] == "--fixture":
+        write_exioml_fixture(Path(sys.argv[2]))
+    else:
+        write_sample(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("assets/exionaics"))

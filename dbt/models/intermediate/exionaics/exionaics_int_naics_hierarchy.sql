@@ -1,9 +1,12 @@
 -- The NAICS hierarchy of every code seen: 6-digit industry → 4-digit industry group → 3-digit subsector →
 -- 2-digit sector. Three sectors span several 2-digit prefixes (31-33 Manufacturing, 44-45 Retail Trade,
--- 48-49 Transportation and Warehousing); `naics_sector_code` uses the official combined code.
+-- 48-49 Transportation and Warehousing); `naics_sector_code` uses the official combined code. Everything is
+-- derived from the 6-digit code: the file's optional NAICS-2/3 columns are only checked against it on ingestion.
+-- The title is optional (null when the file has none); where several spellings occur the smallest is kept.
 with codes as (
-    select distinct naics_6_code, naics_6_title
+    select naics_6_code, min(naics_6_title) as naics_6_title
     from {{ ref('exionaics_stg_companies') }}
+    group by naics_6_code
 )
 
 select
@@ -41,3 +44,4 @@ select
         when '92' then 'Public Administration'
     end as naics_sector_title
 from codes
+order by naics_6_code

@@ -1,10 +1,17 @@
--- Carbon intensity per NAICS-3 subsector and region (kg CO2e per M.EUR of value added): the factor used to turn
--- a predicted sector and a company's value added into an emission estimate (E = value added × intensity).
+-- Sector carbon intensity from the ExioNAICS file itself (the default path; no other file needed): kg CO2e per
+-- million EUR of value added, per NAICS-6 code and year, from the training companies only (so the test split's
+-- figures never feed the factor it is scored with). ExioNAICS joins sector figures to each company, so the
+-- intensity is sum(GHG) / sum(value added) over the training companies of that code and year.
 select
-    region,
-    naics_3_code,
-    string_agg(distinct exiobase_sector, '; ') as exiobase_sectors,
+    naics_6_code,
+    report_year,
+    count(*) as training_companies,
     sum(ghg_emissions_kg_co2e) / sum(value_added_meur) as carbon_intensity_kg_per_meur,
-    max(factor_year) as factor_year
-from {{ ref('exionaics_stg_sector_factors') }}
-group by region, naics_3_code
+    'exionaics file, training split' as intensity_source
+from {{ ref('exionaics_training_set') }}
+where
+    split = 'train'
+    and ghg_emissions_kg_co2e is not null
+    and value_added_meur > 0
+group by naics_6_code, report_year
+order by naics_6_code, report_year

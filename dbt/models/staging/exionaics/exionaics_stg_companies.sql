@@ -1,4 +1,4 @@
--- Typed, trimmed companies; one row per company name (the first record wins if a name repeats).
+-- Typed, trimmed companies; one row per company name (the first record wins if a name repeats), ordered by name.
 with source as (
     select * from {{ source('exionaics', 'companies') }}
 ),
@@ -16,6 +16,7 @@ select
     company_description,
     naics_code as naics_6_code,
     naics_title as naics_6_title,
+    naics_2_title,
     cast(year as integer) as report_year,
     cast(value_added_meur as double) as value_added_meur,
     cast(employment_thousands as double) as employment_thousands,
@@ -24,3 +25,4 @@ select
     source_row
 from ranked
 where name_rank = 1
+order by company_name
