@@ -38,7 +38,7 @@ from benchmarks import harness
 def _platform(src: str, out: str) -> int:
     import fsspec
 
-    from dagster_project.datasets.agbd import source
+    from dagster_project.datasets.agbd import source, transforms
 
     fs = fsspec.filesystem("file")
     index = source.tile_index(fs, src)
@@ -46,7 +46,7 @@ def _platform(src: str, out: str) -> int:
     for tile in sorted(index["tile"].unique()):
         patches = source.read_tile(fs, src, tile, source.tile_sources(index, tile))
         patches.write_parquet(Path(out, f"{tile}.parquet"))
-        n += source.footprints_from_patches(patches).height
+        n += transforms.footprints_from_patches(patches).height
         del patches
     return n
 

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dagster_project.datasets.agbd import models, source
+from dagster_project.datasets.agbd import layout, models, remote, source
 from dagster_project.settings import SAMPLES_DIR
 
 SAMPLE = SAMPLES_DIR / "agbd"
@@ -93,11 +93,11 @@ def test_end_to_end_hdf5_local_rerun_and_a_broken_tile_later(materialize_dataset
     m = materialize_dataset("agbd", lake_local, source=str(src))
     rmse = _assert_pipeline_ok(m)
     assert sorted(m.instance.get_dynamic_partitions("agbd_tiles")) == TILES
-    for name in ("data_subset-2019-v4_0-20.h5", source.SPLITS_FILE):
+    for name in ("data_subset-2019-v4_0-20.h5", layout.SPLITS_FILE):
         assert lake_local.read_bytes(f"raw/agbd/{name}") == (SAMPLE / name).read_bytes()
     assert not lake_local.exists("raw/agbd/hf")  # only the detected release is ingested
     patches = lake_local.read_parquet("tables/agbd_patches/10SDH/data.parquet")
-    assert patches.schema == pl.Schema(source.PATCH_SCHEMA) and patches.height == 36
+    assert patches.schema == pl.Schema(layout.PATCH_SCHEMA) and patches.height == 36
     # the paper's ablation order: canopy height (`all`) and ALOS help over Sentinel-2 alone
     ablation = _ablation_rmse(m.warehouse_path)
     assert ablation["all"] < ablation["S2"] and ablation["S2ALOS"] < ablation["S2"], ablation
@@ -145,7 +145,7 @@ def test_bad_band_order_and_negative_biomass_fail_the_blocking_check(
 ):
     src = _copy(tmp_path)
     with h5py.File(src / "data_subset-2020-v4_1-20.h5", "r+") as f:
-        f["22NBK/S2_bands"].attrs["order"] = ["B02", "B01", *source.S2_BANDS[2:]]
+        f["22NBK/S2_bands"].attrs["order"] = ["B02", "B01", *layout.S2_BANDS[2:]]
         agbd = f["22NBK/GEDI/agbd"][()]
         agbd[4] = -12.5
         f["22NBK/GEDI/agbd"][...] = agbd
@@ -177,10 +177,10 @@ def test_tile_missing_from_the_split_fails_split_coverage(materialize_dataset, l
     import pickle
 
     src = _copy(tmp_path)
-    splits = pickle.loads((src / source.SPLITS_FILE).read_bytes())
+    splits = pickle.loads((src / layout.SPLITS_FILE).read_bytes())
     splits["val"] = []
     splits["test"].append("10SDH")  # also listed in train
-    (src / source.SPLITS_FILE).write_bytes(pickle.dumps(splits, protocol=4))
+    (src / layout.SPLITS_FILE).write_bytes(pickle.dumps(splits, protocol=4))
     m = materialize_dataset("agbd", lake_local, source=str(src))
     assert not m.success
     (check,) = _evaluations(m, "agbd_split_coverage")
@@ -213,7 +213,7 @@ def test_parquet_shard_with_another_schema_fails_naming_the_shard(materialize_da
 def _serve_hf(tmp_path: Path) -> tuple[Path, str]:
     """The HF sample under Hub URL paths: resolve/main/<file> plus the tree API listing with LFS sha256."""
     root = tmp_path / "hub"
-    repo = root / "datasets" / source.HF_REPO / "resolve" / "main"
+    repo = root / "datasets" / remote.HF_REPO / "resolve" / "main"
     shutil.copytree(SAMPLE / "hf" / "data", repo / "data")
     tree = [
         {
@@ -224,10 +224,10 @@ def _serve_hf(tmp_path: Path) -> tuple[Path, str]:
         }
         for p in sorted((repo / "data").glob("*.parquet"))
     ]
-    api = root / "api" / "datasets" / source.HF_REPO / "tree" / "main"
+    api = root / "api" / "datasets" / remote.HF_REPO / "tree" / "main"
     api.mkdir(parents=True)
     (api / "data").write_text(json.dumps(tree))
-    return root, f"datasets/{source.HF_REPO}/resolve/main"
+    return root, f"datasets/{remote.HF_REPO}/resolve/main"
 
 
 def test_remote_hf_download_resumes_and_verifies_sha256(
@@ -253,7 +253,7 @@ def test_remote_hf_download_with_a_wrong_checksum_fails(
     materialize_dataset, lake_local, http_server, tmp_path
 ):
     root, path = _serve_hf(tmp_path)
-    listing = root / "api" / "datasets" / source.HF_REPO / "tree" / "main" / "data"
+    listing = root / "api" / "datasets" / remote.HF_REPO / "tree" / "main" / "data"
     tree = json.loads(listing.read_text())
     tree[0]["lfs"]["oid"] = "0" * 64
     listing.write_text(json.dumps(tree))
@@ -269,19 +269,19 @@ def test_hdf5_release_over_plain_https_is_discovered_by_range_reads(http_server)
     """An HTTPS host of the HDF5 release: files from the given list, tiles read from the HDF5 headers only."""
     server = http_server(SAMPLE)
     files = [f"data_subset-{y}-v4_{i}-20.h5" for y in (2019, 2020) for i in (0, 1)]
-    files += [source.SPLITS_FILE, source.STATISTICS_FILE]
-    remote = source.remote_files(server.url, files)
-    assert remote.fmt == "hdf5" and remote.relpaths == files
-    assert remote.url_for(files[0]) == f"{server.url}/{files[0]}"
-    assert source.discover_tiles(server.url, files) == TILES
+    files += [layout.SPLITS_FILE, layout.STATISTICS_FILE]
+    found = remote.remote_files(server.url, files)
+    assert found.fmt == "hdf5" and found.relpaths == files
+    assert found.url_for(files[0]) == f"{server.url}/{files[0]}"
+    assert remote.discover_tiles(server.url, files) == TILES
     sizes = {p.name: p.stat().st_size for p in SAMPLE.glob("*.h5")}
     fetched = [r for r in server.requests if r[0] == "GET" and r[1].endswith(".h5")]
     assert fetched and all(r[2] for r in fetched)  # only byte ranges, never whole files
-    assert len(fetched) < sum(sizes.values()) // source.DISCOVERY_BLOCK_SIZE
-    libdrive = source.remote_files(source.HDF5_SHARE_URL)
+    assert len(fetched) < sum(sizes.values()) // remote.DISCOVERY_BLOCK_SIZE
+    libdrive = remote.remote_files(remote.HDF5_SHARE_URL)
     assert len(libdrive.relpaths) == 42
     assert (
-        libdrive.url_for(source.SPLITS_FILE) == f"{source.HDF5_SHARE_URL}?path=%2F&files={source.SPLITS_FILE}"
+        libdrive.url_for(layout.SPLITS_FILE) == f"{remote.HDF5_SHARE_URL}?path=%2F&files={layout.SPLITS_FILE}"
     )
 
 

@@ -13,7 +13,7 @@ import polars as pl
 from dagster_project.validation import Rule, RuleResult
 
 from . import geo
-from .source import ALOS_BANDS, REF_BIOMES, S2_BANDS, SPLITS
+from .layout import ALOS_BANDS, REF_BIOMES, S2_BANDS, SPLITS
 
 # Plausible value ranges of the transformed arrays (nodata excluded). Reflectance above 1 occurs over bright
 # surfaces and clouds, but not above ~1.6; ALOS gamma-naught of vegetated land lies within -45..10 dB.

@@ -36,7 +36,7 @@ OTHER_FEATURES = (
     "lc_sin",
     "land_cover_prob",
     "dem",
-    "slope_deg",
+    "slope",
     "aspect_cos",
     "aspect_sin",
     "gedi_doy_cos",

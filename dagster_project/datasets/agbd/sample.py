@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import geo
-from .source import (
+from .layout import (
     ALOS_BANDS,
     GEDI_DTYPES,
     HF_CHANNELS,
@@ -37,10 +37,8 @@ from .source import (
     S2_BANDS,
     SPLITS_FILE,
     STATISTICS_FILE,
-    doy_encoding,
-    latlon_encoding,
-    slope_aspect,
 )
+from .transforms import doy_encoding, latlon_encoding, topography
 
 FOOTPRINTS_PER_TILE_YEAR = 18
 YEARS = (2019, 2020)
@@ -305,9 +303,11 @@ def _hf_input(d: dict) -> np.ndarray:
     dn = d["S2_bands"].astype(np.float32)
     refl = (dn - d["S2_boa_offset"].astype(np.float32)[:, None, None, None] * 1000) / 10000
     refl[(d["S2_bands"] == 0) | (refl < 0)] = 0
+    # float64 then rounded: float32 log10 differs in the last bit between CPUs' SIMD paths, and the sample must
+    # be the same bytes on every machine
     with np.errstate(divide="ignore"):
         alos = np.where(
-            d["ALOS_bands"] == 0, -9999.0, 10 * np.log10(d["ALOS_bands"].astype(np.float32) ** 2) - 83
+            d["ALOS_bands"] == 0, -9999.0, 10 * np.log10(d["ALOS_bands"].astype(np.float64) ** 2) - 83
         )
     g = d["GEDI"]
     sign_lat = np.where(np.signbit(g["lat_decimal"]), -1.0, 1.0)
@@ -317,7 +317,7 @@ def _hf_input(d: dict) -> np.ndarray:
     s2c, s2s = doy_encoding(d["S2_date"])
     gc, gs = doy_encoding(g["date"])
     dem = d["DEM"].astype(np.float64)
-    slope, aspect = slope_aspect(np.where(dem == NODATA["DEM"], np.nan, dem))
+    slope, aspect_cos, aspect_sin = topography(np.where(dem == NODATA["DEM"], np.nan, dem))
     const = {
         "s2_num_days": d["S2_date"],
         "s2_doy_cos": s2c,
@@ -338,8 +338,8 @@ def _hf_input(d: dict) -> np.ndarray:
     x[:, HF_CHANNELS.index("land_cover")] = d["LC"][..., 0]
     x[:, HF_CHANNELS.index("land_cover_probability")] = d["LC"][..., 1]
     x[:, HF_CHANNELS.index("slope")] = np.nan_to_num(slope, nan=-9999.0)
-    x[:, HF_CHANNELS.index("aspect_cos")] = np.nan_to_num(np.cos(aspect), nan=-9999.0)
-    x[:, HF_CHANNELS.index("aspect_sin")] = np.nan_to_num(np.sin(aspect), nan=-9999.0)
+    x[:, HF_CHANNELS.index("aspect_cos")] = np.nan_to_num(aspect_cos, nan=-9999.0)
+    x[:, HF_CHANNELS.index("aspect_sin")] = np.nan_to_num(aspect_sin, nan=-9999.0)
     x[:, HF_CHANNELS.index("dem")] = d["DEM"]
     return x, lat, lon
 
