@@ -18,6 +18,8 @@ import pytest
 from dagster_project.datasets.agbd import layout, models, remote, source
 from dagster_project.settings import SAMPLES_DIR
 
+from . import variants
+
 SAMPLE = SAMPLES_DIR / "agbd"
 TILES = ["10SDH", "21KWQ", "22NBK", "30NXN", "33TVN", "37MBN", "45RTL", "59GPQ"]
 
@@ -35,7 +37,7 @@ def _checks_by_partition(m, name: str) -> dict:
     }
 
 
-def _assert_pipeline_ok(m) -> float:
+def _assert_pipeline_ok(m, tiles_per_split: dict | None = None) -> float:
     assert m.success, m.report.failures
     assert [e.passed for e in _evaluations(m, "agbd_split_coverage")] == [True]
     for name in ("agbd_patches_valid", "agbd_footprints_valid"):
@@ -66,7 +68,7 @@ def _assert_pipeline_ok(m) -> float:
         biomes = con.execute("select count(*) from agbd_biome_summary where biome_name = 'Other'").fetchone()[
             0
         ]
-    assert splits == {"train": 5, "val": 1, "test": 2} and biomes == 0
+    assert splits == (tiles_per_split or {"train": 5, "val": 1, "test": 2}) and biomes == 0
     return rmse
 
 
@@ -126,11 +128,27 @@ def test_end_to_end_hdf5_local_rerun_and_a_broken_tile_later(materialize_dataset
     assert lake_local.fs.cat_file(history[0]) == (SAMPLE / "data_subset-2019-v4_0-20.h5").read_bytes()
 
 
-def test_end_to_end_hf_parquet_on_s3(materialize_dataset, lake_s3):
-    m = materialize_dataset("agbd", lake_s3, source=str(SAMPLE / "hf"))
-    _assert_pipeline_ok(m)
+def test_end_to_end_hf_parquet_on_s3_with_a_tile_of_two_splits(materialize_dataset, lake_s3, tmp_path):
+    """HF shards where one MGRS square holds rows of the train and the validation shard (overlapping Sentinel-2
+    tiles): accepted, every row keeps its shard's split, the square is reported in the tile index metadata."""
+    src = variants.mixed_split_hf(tmp_path / "hf")
+    m = materialize_dataset("agbd", lake_s3, source=str(src))
+    _assert_pipeline_ok(m, {"train": 5, "val": 2, "test": 2})
     (raw,) = m.materializations("agbd_raw_files")
     assert raw.metadata["release_format"].value == "hf"
+    (index,) = m.materializations("agbd_tile_index")
+    assert index.metadata["mixed_split_tiles"].value == 1
+    assert index.metadata["mixed_split_footprints"].value == {
+        variants.MIXED_TILE: {"train": 36 - variants.MOVED, "val": variants.MOVED}
+    }
+    with duckdb.connect(m.warehouse_path, read_only=True) as con:
+        per_split = dict(
+            con.execute(
+                "select split, count(*) from agbd_training_set where tile = ? group by 1",
+                [variants.MIXED_TILE],
+            ).fetchall()
+        )
+    assert per_split == {"train": 36 - variants.MOVED, "val": variants.MOVED}
     assert lake_s3.exists("tables/agbd_patches/59GPQ/data.parquet")
     assert lake_s3.exists("objects/agbd_biomass_model/object.pkl")
     shard = "data/test-00000-of-00001.parquet"

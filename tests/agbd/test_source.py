@@ -12,8 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dagster_project.datasets.agbd import geo, h5_reader, layout, remote, sample, source, transforms
+from dagster_project.datasets.agbd import checks, geo, h5_reader, layout, remote, sample, source, transforms
 from dagster_project.errors import SourceFormatError
+
+from . import variants
 
 SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "agbd"
 FS = fsspec.filesystem("file")
@@ -371,3 +373,37 @@ def test_remote_layout():
         {"type": "directory", "path": "data"},
     ]
     assert remote.hf_files_from_tree(tree) == [("data/test-00001-of-00002.parquet", 10, "ab")]
+
+
+# --- HF: rows of several splits in one MGRS square (overlapping Sentinel-2 tiles) --------------------------------
+
+
+def test_hf_rows_keep_their_shard_split_when_a_tile_mixes_splits(tmp_path):
+    root = str(variants.mixed_split_hf(tmp_path / "hf"))
+    index = source.tile_index(FS, root)
+    rows = index.filter(pl.col("tile") == variants.MIXED_TILE).sort("source_file")
+    assert rows["splits"].to_list() == [["train"], ["val"]]
+    assert rows["n_footprints"].to_list() == [36 - variants.MOVED, variants.MOVED]
+    # the split rule passes (each row has its own split) and the mix is reported
+    assert checks.split_coverage_rule(index).passed
+    mix = source.split_mix(index)
+    assert mix.to_dicts() == [
+        {"tile": variants.MIXED_TILE, "train": 36 - variants.MOVED, "val": variants.MOVED}
+    ]
+    patches = source.read_tile(FS, root, variants.MIXED_TILE, source.tile_sources(index, variants.MIXED_TILE))
+    assert patches["split"].null_count() == 0
+    counts = dict(patches.group_by("split").len().iter_rows())
+    assert counts == {"train": 36 - variants.MOVED, "val": variants.MOVED}
+    moved = patches.filter(pl.col("source_file") == "data/validation-00000-of-00001.parquet")
+    assert set(moved["split"]) == {"val"} and moved.height == variants.MOVED
+    # the unmixed sample reports nothing
+    assert source.split_mix(source.tile_index(FS, str(SAMPLE / "hf"))).is_empty()
+
+
+def test_hdf5_tile_named_by_two_splits_still_fails_the_split_rule(release):
+    splits = pickle.loads((release / layout.SPLITS_FILE).read_bytes())
+    splits["test"].append(splits["train"][0])
+    (release / layout.SPLITS_FILE).write_bytes(pickle.dumps(splits))
+    result = checks.split_coverage_rule(source.tile_index(FS, str(release)))
+    assert not result.passed and result.examples[0]["tile"] == splits["train"][0]
+    assert result.examples[0]["splits"] == ["train", "test"]

@@ -94,19 +94,28 @@ def agbd_raw_files(
             "agbd_split_coverage",
             asset="agbd_tile_index",
             blocking=True,
-            description="Every Sentinel-2 tile of the source is in exactly one official split (train/val/test).",
+            description="Every Sentinel-2 tile of the source is in exactly one official split (train/val/test); "
+            "HF rows take their shard's split, and MGRS squares holding rows of several HF splits (overlapping "
+            "Sentinel-2 tiles) are reported in the metadata (`mixed_split_tiles`), not failed.",
         )
     ],
 )
 def agbd_tile_index(context: dg.AssetExecutionContext, lake: Lake, agbd_raw_files: pl.DataFrame):
     """Which file holds which Sentinel-2 tile: one row per (tile, file) with the number of footprints and the
-    official split(s) naming the tile (`biomes_splits_to_name.pkl` for the HDF5 release, the shard name for HF,
-    where a row's tile is the MGRS square of its lat/lon). Every tile is a partition of `agbd_patches`."""
+    official split naming the tile (`biomes_splits_to_name.pkl` for the HDF5 release; for HF, where a row's tile
+    is the MGRS square of its lat/lon, the split of the shard the rows came from). Sentinel-2 tiles overlap, so an
+    MGRS square can hold HF rows of several splits: each row keeps its own, and such squares are listed in
+    `mixed_split_tiles`. Every tile is a partition of `agbd_patches`."""
     files = agbd_raw_files["relpath"].to_list()
     index = source.tile_index(lake.fs, _raw_root(lake), files)
     report = python_report("agbd_tile_index", [checks.split_coverage_rule(index)], index.height)
     tiles = index["tile"].unique().sort().to_list()
+    mix = source.split_mix(index)
     context.log.info(f"agbd: {len(tiles)} tiles, {int(index['n_footprints'].sum())} footprints")
+    if mix.height:
+        context.log.info(
+            f"agbd: {mix.height} tiles hold footprints of several splits: {mix['tile'].to_list()}"
+        )
     yield dg.Output(
         index,
         metadata={
@@ -114,6 +123,10 @@ def agbd_tile_index(context: dg.AssetExecutionContext, lake: Lake, agbd_raw_file
             "tiles": len(tiles),
             "footprints": int(index["n_footprints"].sum()),
             "release_format": index["source_format"][0] if index.height else "",
+            "mixed_split_tiles": mix.height,
+            "mixed_split_footprints": dg.MetadataValue.json(
+                {r.pop("tile"): {k: v for k, v in r.items() if v} for r in mix.to_dicts()}
+            ),
         },
     )
     yield report.check_result("agbd_split_coverage", asset_key="agbd_tile_index")
@@ -162,6 +175,9 @@ def agbd_patches(context: dg.AssetExecutionContext, lake: Lake, agbd_tile_index:
             "release_format": tile_source.fmt,
             "files": dg.MetadataValue.json([f for f, _, _ in tile_source.files]),
             "split": dg.MetadataValue.text(",".join(sorted({str(s) for s in df["split"].unique()}))),
+            "footprints_per_split": dg.MetadataValue.json(
+                dict(df.group_by("split").len().sort("split").iter_rows()) if df.height else {}
+            ),
         },
     )
     yield report.check_result("agbd_patches_valid", asset_key="agbd_patches")

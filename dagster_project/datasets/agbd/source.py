@@ -78,9 +78,11 @@ def source_files(fs, root: str) -> tuple[str, list[str]]:
 def tile_index(fs, root: str, files: list[str] | None = None) -> pl.DataFrame:
     """One row per (tile, file): how many footprints the file holds for the tile and the split(s) naming it.
 
-    HDF5: tile groups of every ``data_subset-*.h5`` and the splits of ``biomes_splits_to_name.pkl``. HF: the MGRS
-    tile of each row's lat/lon, and the split in the shard's name. ``splits`` normally has exactly one entry; the
-    split-coverage check flags tiles with none or several.
+    HDF5: tile groups of every ``data_subset-*.h5`` and the splits of ``biomes_splits_to_name.pkl`` naming the
+    tile (the split-coverage check blocks a tile with none or several: its rows would get no split or leak across
+    splits). HF: the MGRS tile of each row's lat/lon, and the split of the shard the rows came from, so ``splits``
+    has exactly one entry per (tile, shard). Sentinel-2 tiles overlap (109.8 km tiles on a 100 km grid), so one
+    MGRS square can hold rows of several HF splits: each row keeps its own split (``split_mix`` reports them).
     """
     if files is None:
         fmt, files = source_files(fs, root)
@@ -126,13 +128,26 @@ def tile_index(fs, root: str, files: list[str] | None = None) -> pl.DataFrame:
                     counts[t] = counts.get(t, 0) + k
                     groups.setdefault(t, []).append(rg)
             rows.extend((t, name, None, k, [split], groups[t]) for t, k in sorted(counts.items()))
-        # a tile whose footprints sit in shards of different splits is named by each of those splits
-        by_tile: dict[str, set[str]] = {}
-        for t, _, _, _, s, _ in rows:
-            by_tile.setdefault(t, set()).update(s)
-        rows = [(t, f, y, k, sorted(by_tile[t]), g) for t, f, y, k, _, g in rows]
     index = pl.DataFrame(rows, schema=TILE_INDEX_SCHEMA, orient="row")
     return index.with_columns(source_format=pl.lit(fmt, dtype=pl.String()))
+
+
+def split_mix(index: pl.DataFrame) -> pl.DataFrame:
+    """Tiles whose footprints carry more than one split (HF rows of overlapping Sentinel-2 tiles falling in one
+    MGRS square): one row per such tile with its footprints per split. Empty for the HDF5 release, where the split
+    is a property of the tile."""
+    per_split = (
+        index.filter(pl.col("splits").list.len() == 1)
+        .with_columns(split=pl.col("splits").list.first())
+        .group_by("tile", "split")
+        .agg(pl.col("n_footprints").sum())
+    )
+    mixed = per_split.group_by("tile").agg(pl.len().alias("n_splits")).filter(pl.col("n_splits") > 1)
+    return (
+        per_split.join(mixed.select("tile"), on="tile")
+        .pivot("split", index="tile", values="n_footprints")
+        .sort("tile")
+    )
 
 
 def list_tiles(fs, root: str) -> list[str]:
