@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dagster_project.datasets.agbd import layout, models, remote, source
+from dagster_project.fingerprint import object_sha256
 from dagster_project.settings import SAMPLES_DIR
 
 from . import variants
@@ -104,11 +105,29 @@ def test_end_to_end_hdf5_local_rerun_and_a_broken_tile_later(materialize_dataset
     ablation = _ablation_rmse(m.warehouse_path)
     assert ablation["all"] < ablation["S2"] and ablation["S2ALOS"] < ablation["S2"], ablation
 
-    # rerun: nothing copied again, same tables, same numbers
+    # the same rows in any order give a byte-identical model
+    with duckdb.connect(m.warehouse_path, read_only=True) as con:
+        train = models.split_frames(con.sql("select * from agbd_training_set").pl())["train"]
+    config = models.BiomassModelConfig()
+    fits = [models.fit_gbdt(train.sample(fraction=1.0, shuffle=True, seed=s), config)[0] for s in (1, 2)]
+    assert object_sha256(fits[0]) == object_sha256(fits[1])
+
+    # rerun: nothing copied again, same tables, same numbers, the same model bytes and training fingerprint
     manifest = lake_local.read_parquet("raw/agbd/_manifest.parquet")
     footprints = lake_local.read_parquet("tables/agbd_footprints/30NXN/data.parquet")
+    model_bytes = lake_local.read_bytes("objects/agbd_biomass_model/object.pkl")
+    (fit,) = m.materializations("agbd_biomass_model")
     m2 = materialize_dataset("agbd", lake_local, source=str(src))
     assert _assert_pipeline_ok(m2) == rmse
+    (refit,) = m2.materializations("agbd_biomass_model")
+    assert lake_local.read_bytes("objects/agbd_biomass_model/object.pkl") == model_bytes
+    assert fit.metadata["fingerprint/id"].value == refit.metadata["fingerprint/id"].value
+    assert fit.metadata["fingerprint/agbd_training_set/rows"].value == train.height
+    assert fit.metadata["fingerprint/raw_files"].value == 6
+    (ev1,), (ev2,) = m.materializations("agbd_model_evaluation"), m2.materializations("agbd_model_evaluation")
+    assert {k: v.value for k, v in ev1.metadata.items() if k in ("rmse", "mae", "bias", "per_biome")} == {
+        k: v.value for k, v in ev2.metadata.items() if k in ("rmse", "mae", "bias", "per_biome")
+    }
     assert lake_local.read_parquet("raw/agbd/_manifest.parquet").equals(manifest)
     assert lake_local.read_parquet("tables/agbd_footprints/30NXN/data.parquet").equals(footprints)
 
