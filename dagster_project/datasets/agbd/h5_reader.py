@@ -165,6 +165,31 @@ def _read(group: h5py.Group, name: str, file: str, tile: str) -> np.ndarray:
         ) from exc
 
 
+# Footprints converted at a time: the float32 intermediates of a transform then stay a few MB whatever the tile's
+# size, and only the converted arrays of the whole tile are held.
+READ_BLOCK = 1024
+
+
+def _read_blocks(group: h5py.Group, name: str, file: str, tile: str, n: int, transform) -> np.ndarray:
+    """``transform(raw[a:b], a, b)`` of a dataset read ``READ_BLOCK`` footprints at a time, into one array."""
+    if n == 0:
+        return transform(_read(group, name, file, tile), 0, 0)
+    out = None
+    for a in range(0, n, READ_BLOCK):
+        b = min(n, a + READ_BLOCK)
+        try:
+            raw = group[name][a:b]
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise SourceFormatError(
+                file, "HDF5 dataset data is readable", f"tile {tile}: '{name}': {type(exc).__name__}: {exc}"
+            ) from exc
+        part = transform(raw, a, b)
+        if out is None:
+            out = np.empty((n, *part.shape[1:]), dtype=part.dtype)
+        out[a:b] = part
+    return out
+
+
 def read_h5_tile(fs, path: str, file: str, tile: str, split: str | None) -> pl.DataFrame:
     """Read one tile group of one release file and apply the authors' transforms -> patch table rows."""
     try:
@@ -191,13 +216,13 @@ def _read_h5_tile(fs, path: str, file: str, tile: str, split: str | None) -> pl.
         )
         gedi = {k: _read(g, f"GEDI/{k}", file, tile) for k in GEDI_DTYPES}
         s2_order, alos_order = _attr_order(g["S2_bands"]), _attr_order(g["ALOS_bands"])
-        s2 = s2_reflectance(_read(g, "S2_bands", file, tile), boa)
+        s2 = _read_blocks(g, "S2_bands", file, tile, n, lambda dn, a, b: s2_reflectance(dn, boa[a:b]))
         scl = _read(g, "S2_SCL", file, tile)
-        alos = alos_gamma0_db(_read(g, "ALOS_bands", file, tile))
-        ch = masked_float(_read(g, "CH/ch", file, tile), NODATA["CH"])
-        ch_std = masked_float(_read(g, "CH/std", file, tile), NODATA["CH"])
+        alos = _read_blocks(g, "ALOS_bands", file, tile, n, lambda dn, a, b: alos_gamma0_db(dn))
+        ch = _read_blocks(g, "CH/ch", file, tile, n, lambda v, a, b: masked_float(v, NODATA["CH"]))
+        ch_std = _read_blocks(g, "CH/std", file, tile, n, lambda v, a, b: masked_float(v, NODATA["CH"]))
         lc = _read(g, "LC", file, tile)
-        dem = masked_float(_read(g, "DEM", file, tile), NODATA["DEM"])
+        dem = _read_blocks(g, "DEM", file, tile, n, lambda v, a, b: masked_float(v, NODATA["DEM"]))
     lat_sign, lon_sign = geo.tile_centre_signs(np.full(n, tile))
     cols = {
         "tile": tile,
