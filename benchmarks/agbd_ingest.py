@@ -23,6 +23,23 @@ Readers:
 
 Each reader runs `--repeat` times in a fresh subprocess (peak RSS = VmHWM of that process); the fastest is kept.
 Targets are reported with `harness.record_target`; see the note of each for what limits it.
+
+Measured 2026-11-30 on the shared 2-core dev machine under a load average of 12-14 (other engineers' tests;
+absolute rates are low, the ratios are from the same run), default sizes, `--repeat 1`:
+
+| input | platform | baseline | throughput | peak RSS |
+|---|---|---|---|---|
+| HDF5 tile, 2,000 fp, 30 MB | 129 fp/s, 535 MB | authors' loop 28 fp/s, 252 MB | x4.62 | x2.12 |
+| HDF5 tile, 20,000 fp, 300 MB | 166 fp/s, 2,199 MB | authors' loop 34 fp/s, 258 MB | x4.81 (PASS >= 1.0) | x8.54 |
+| HF shard, 600 rows, 20 MB | 98 fp/s, 406 MB | per-row loop 53 fp/s, 413 MB | x1.84 | x0.98 |
+| HF shard, 6,000 rows, 202 MB | 306 fp/s, 532 MB | per-row loop 71 fp/s, 597 MB | x4.31 (PASS >= 1.0) | x0.89 |
+
+Memory at 10x the footprints: HDF5 535 -> 2,199 MB (x4.11, FAIL <= 1.2), HF 406 -> 532 MB (x1.31, FAIL). Not a
+physical limit: a tile is the partition, and its patch table (25x25 float32 arrays, ~48 kB per footprint, plus the
+parquet writer's and the footprint summary's copies in this one process) is one frame in memory. Memory is flat in
+the number of tiles (one tile at a time), not in the size of the largest tile. Making it flat needs the patch
+table of a tile written in row groups of footprint blocks instead of returned as one frame (not done). The gzip
+chunks of 1 cost both readers the same decompression; the authors' loop pays ~25 h5py calls per footprint on top.
 """
 
 import tempfile
