@@ -15,8 +15,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dagster_project.datasets.agbd import models, source
+from dagster_project.datasets.agbd import layout, models, remote, source
+from dagster_project.fingerprint import object_sha256
 from dagster_project.settings import SAMPLES_DIR
+
+from . import variants
 
 SAMPLE = SAMPLES_DIR / "agbd"
 TILES = ["10SDH", "21KWQ", "22NBK", "30NXN", "33TVN", "37MBN", "45RTL", "59GPQ"]
@@ -35,7 +38,7 @@ def _checks_by_partition(m, name: str) -> dict:
     }
 
 
-def _assert_pipeline_ok(m) -> float:
+def _assert_pipeline_ok(m, tiles_per_split: dict | None = None) -> float:
     assert m.success, m.report.failures
     assert [e.passed for e in _evaluations(m, "agbd_split_coverage")] == [True]
     for name in ("agbd_patches_valid", "agbd_footprints_valid"):
@@ -66,7 +69,7 @@ def _assert_pipeline_ok(m) -> float:
         biomes = con.execute("select count(*) from agbd_biome_summary where biome_name = 'Other'").fetchone()[
             0
         ]
-    assert splits == {"train": 5, "val": 1, "test": 2} and biomes == 0
+    assert splits == (tiles_per_split or {"train": 5, "val": 1, "test": 2}) and biomes == 0
     return rmse
 
 
@@ -93,20 +96,38 @@ def test_end_to_end_hdf5_local_rerun_and_a_broken_tile_later(materialize_dataset
     m = materialize_dataset("agbd", lake_local, source=str(src))
     rmse = _assert_pipeline_ok(m)
     assert sorted(m.instance.get_dynamic_partitions("agbd_tiles")) == TILES
-    for name in ("data_subset-2019-v4_0-20.h5", source.SPLITS_FILE):
+    for name in ("data_subset-2019-v4_0-20.h5", layout.SPLITS_FILE):
         assert lake_local.read_bytes(f"raw/agbd/{name}") == (SAMPLE / name).read_bytes()
     assert not lake_local.exists("raw/agbd/hf")  # only the detected release is ingested
     patches = lake_local.read_parquet("tables/agbd_patches/10SDH/data.parquet")
-    assert patches.schema == pl.Schema(source.PATCH_SCHEMA) and patches.height == 36
+    assert patches.schema == pl.Schema(layout.PATCH_SCHEMA) and patches.height == 36
     # the paper's ablation order: canopy height (`all`) and ALOS help over Sentinel-2 alone
     ablation = _ablation_rmse(m.warehouse_path)
     assert ablation["all"] < ablation["S2"] and ablation["S2ALOS"] < ablation["S2"], ablation
 
-    # rerun: nothing copied again, same tables, same numbers
+    # the same rows in any order give a byte-identical model
+    with duckdb.connect(m.warehouse_path, read_only=True) as con:
+        train = models.split_frames(con.sql("select * from agbd_training_set").pl())["train"]
+    config = models.BiomassModelConfig()
+    fits = [models.fit_gbdt(train.sample(fraction=1.0, shuffle=True, seed=s), config)[0] for s in (1, 2)]
+    assert object_sha256(fits[0]) == object_sha256(fits[1])
+
+    # rerun: nothing copied again, same tables, same numbers, the same model bytes and training fingerprint
     manifest = lake_local.read_parquet("raw/agbd/_manifest.parquet")
     footprints = lake_local.read_parquet("tables/agbd_footprints/30NXN/data.parquet")
+    model_bytes = lake_local.read_bytes("objects/agbd_biomass_model/object.pkl")
+    (fit,) = m.materializations("agbd_biomass_model")
     m2 = materialize_dataset("agbd", lake_local, source=str(src))
     assert _assert_pipeline_ok(m2) == rmse
+    (refit,) = m2.materializations("agbd_biomass_model")
+    assert lake_local.read_bytes("objects/agbd_biomass_model/object.pkl") == model_bytes
+    assert fit.metadata["fingerprint/id"].value == refit.metadata["fingerprint/id"].value
+    assert fit.metadata["fingerprint/agbd_training_set/rows"].value == train.height
+    assert fit.metadata["fingerprint/raw_files"].value == 6
+    (ev1,), (ev2,) = m.materializations("agbd_model_evaluation"), m2.materializations("agbd_model_evaluation")
+    assert {k: v.value for k, v in ev1.metadata.items() if k in ("rmse", "mae", "bias", "per_biome")} == {
+        k: v.value for k, v in ev2.metadata.items() if k in ("rmse", "mae", "bias", "per_biome")
+    }
     assert lake_local.read_parquet("raw/agbd/_manifest.parquet").equals(manifest)
     assert lake_local.read_parquet("tables/agbd_footprints/30NXN/data.parquet").equals(footprints)
 
@@ -126,11 +147,27 @@ def test_end_to_end_hdf5_local_rerun_and_a_broken_tile_later(materialize_dataset
     assert lake_local.fs.cat_file(history[0]) == (SAMPLE / "data_subset-2019-v4_0-20.h5").read_bytes()
 
 
-def test_end_to_end_hf_parquet_on_s3(materialize_dataset, lake_s3):
-    m = materialize_dataset("agbd", lake_s3, source=str(SAMPLE / "hf"))
-    _assert_pipeline_ok(m)
+def test_end_to_end_hf_parquet_on_s3_with_a_tile_of_two_splits(materialize_dataset, lake_s3, tmp_path):
+    """HF shards where one MGRS square holds rows of the train and the validation shard (overlapping Sentinel-2
+    tiles): accepted, every row keeps its shard's split, the square is reported in the tile index metadata."""
+    src = variants.mixed_split_hf(tmp_path / "hf")
+    m = materialize_dataset("agbd", lake_s3, source=str(src))
+    _assert_pipeline_ok(m, {"train": 5, "val": 2, "test": 2})
     (raw,) = m.materializations("agbd_raw_files")
     assert raw.metadata["release_format"].value == "hf"
+    (index,) = m.materializations("agbd_tile_index")
+    assert index.metadata["mixed_split_tiles"].value == 1
+    assert index.metadata["mixed_split_footprints"].value == {
+        variants.MIXED_TILE: {"train": 36 - variants.MOVED, "val": variants.MOVED}
+    }
+    with duckdb.connect(m.warehouse_path, read_only=True) as con:
+        per_split = dict(
+            con.execute(
+                "select split, count(*) from agbd_training_set where tile = ? group by 1",
+                [variants.MIXED_TILE],
+            ).fetchall()
+        )
+    assert per_split == {"train": 36 - variants.MOVED, "val": variants.MOVED}
     assert lake_s3.exists("tables/agbd_patches/59GPQ/data.parquet")
     assert lake_s3.exists("objects/agbd_biomass_model/object.pkl")
     shard = "data/test-00000-of-00001.parquet"
@@ -145,7 +182,7 @@ def test_bad_band_order_and_negative_biomass_fail_the_blocking_check(
 ):
     src = _copy(tmp_path)
     with h5py.File(src / "data_subset-2020-v4_1-20.h5", "r+") as f:
-        f["22NBK/S2_bands"].attrs["order"] = ["B02", "B01", *source.S2_BANDS[2:]]
+        f["22NBK/S2_bands"].attrs["order"] = ["B02", "B01", *layout.S2_BANDS[2:]]
         agbd = f["22NBK/GEDI/agbd"][()]
         agbd[4] = -12.5
         f["22NBK/GEDI/agbd"][...] = agbd
@@ -177,10 +214,10 @@ def test_tile_missing_from_the_split_fails_split_coverage(materialize_dataset, l
     import pickle
 
     src = _copy(tmp_path)
-    splits = pickle.loads((src / source.SPLITS_FILE).read_bytes())
+    splits = pickle.loads((src / layout.SPLITS_FILE).read_bytes())
     splits["val"] = []
     splits["test"].append("10SDH")  # also listed in train
-    (src / source.SPLITS_FILE).write_bytes(pickle.dumps(splits, protocol=4))
+    (src / layout.SPLITS_FILE).write_bytes(pickle.dumps(splits, protocol=4))
     m = materialize_dataset("agbd", lake_local, source=str(src))
     assert not m.success
     (check,) = _evaluations(m, "agbd_split_coverage")
@@ -213,7 +250,7 @@ def test_parquet_shard_with_another_schema_fails_naming_the_shard(materialize_da
 def _serve_hf(tmp_path: Path) -> tuple[Path, str]:
     """The HF sample under Hub URL paths: resolve/main/<file> plus the tree API listing with LFS sha256."""
     root = tmp_path / "hub"
-    repo = root / "datasets" / source.HF_REPO / "resolve" / "main"
+    repo = root / "datasets" / remote.HF_REPO / "resolve" / "main"
     shutil.copytree(SAMPLE / "hf" / "data", repo / "data")
     tree = [
         {
@@ -224,10 +261,10 @@ def _serve_hf(tmp_path: Path) -> tuple[Path, str]:
         }
         for p in sorted((repo / "data").glob("*.parquet"))
     ]
-    api = root / "api" / "datasets" / source.HF_REPO / "tree" / "main"
+    api = root / "api" / "datasets" / remote.HF_REPO / "tree" / "main"
     api.mkdir(parents=True)
     (api / "data").write_text(json.dumps(tree))
-    return root, f"datasets/{source.HF_REPO}/resolve/main"
+    return root, f"datasets/{remote.HF_REPO}/resolve/main"
 
 
 def test_remote_hf_download_resumes_and_verifies_sha256(
@@ -253,7 +290,7 @@ def test_remote_hf_download_with_a_wrong_checksum_fails(
     materialize_dataset, lake_local, http_server, tmp_path
 ):
     root, path = _serve_hf(tmp_path)
-    listing = root / "api" / "datasets" / source.HF_REPO / "tree" / "main" / "data"
+    listing = root / "api" / "datasets" / remote.HF_REPO / "tree" / "main" / "data"
     tree = json.loads(listing.read_text())
     tree[0]["lfs"]["oid"] = "0" * 64
     listing.write_text(json.dumps(tree))
@@ -269,19 +306,19 @@ def test_hdf5_release_over_plain_https_is_discovered_by_range_reads(http_server)
     """An HTTPS host of the HDF5 release: files from the given list, tiles read from the HDF5 headers only."""
     server = http_server(SAMPLE)
     files = [f"data_subset-{y}-v4_{i}-20.h5" for y in (2019, 2020) for i in (0, 1)]
-    files += [source.SPLITS_FILE, source.STATISTICS_FILE]
-    remote = source.remote_files(server.url, files)
-    assert remote.fmt == "hdf5" and remote.relpaths == files
-    assert remote.url_for(files[0]) == f"{server.url}/{files[0]}"
-    assert source.discover_tiles(server.url, files) == TILES
+    files += [layout.SPLITS_FILE, layout.STATISTICS_FILE]
+    found = remote.remote_files(server.url, files)
+    assert found.fmt == "hdf5" and found.relpaths == files
+    assert found.url_for(files[0]) == f"{server.url}/{files[0]}"
+    assert remote.discover_tiles(server.url, files) == TILES
     sizes = {p.name: p.stat().st_size for p in SAMPLE.glob("*.h5")}
     fetched = [r for r in server.requests if r[0] == "GET" and r[1].endswith(".h5")]
     assert fetched and all(r[2] for r in fetched)  # only byte ranges, never whole files
-    assert len(fetched) < sum(sizes.values()) // source.DISCOVERY_BLOCK_SIZE
-    libdrive = source.remote_files(source.HDF5_SHARE_URL)
+    assert len(fetched) < sum(sizes.values()) // remote.DISCOVERY_BLOCK_SIZE
+    libdrive = remote.remote_files(remote.HDF5_SHARE_URL)
     assert len(libdrive.relpaths) == 42
     assert (
-        libdrive.url_for(source.SPLITS_FILE) == f"{source.HDF5_SHARE_URL}?path=%2F&files={source.SPLITS_FILE}"
+        libdrive.url_for(layout.SPLITS_FILE) == f"{remote.HDF5_SHARE_URL}?path=%2F&files={layout.SPLITS_FILE}"
     )
 
 

@@ -12,8 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dagster_project.datasets.agbd import geo, sample, source
+from dagster_project.datasets.agbd import checks, geo, h5_reader, layout, remote, sample, source, transforms
 from dagster_project.errors import SourceFormatError
+
+from . import variants
 
 SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "agbd"
 FS = fsspec.filesystem("file")
@@ -32,7 +34,7 @@ def _footprints(root: Path) -> pl.DataFrame:
     root = str(root)
     index = source.tile_index(FS, root)
     frames = [
-        source.footprints_from_patches(source.read_tile(FS, root, t, source.tile_sources(index, t)))
+        transforms.footprints_from_patches(source.read_tile(FS, root, t, source.tile_sources(index, t)))
         for t in source.list_tiles(FS, root)
     ]
     return pl.concat(frames)
@@ -58,33 +60,33 @@ def test_sample_is_small_and_has_both_release_layouts():
     total = sum(p.stat().st_size for p in SAMPLE.rglob("*") if p.is_file())
     assert total < 1_500_000
     fmt, files = source.source_files(FS, str(SAMPLE))
-    assert fmt == source.FORMAT_HDF5
+    assert fmt == layout.FORMAT_HDF5
     assert files == [
         "data_subset-2019-v4_0-20.h5",
         "data_subset-2019-v4_1-20.h5",
         "data_subset-2020-v4_0-20.h5",
         "data_subset-2020-v4_1-20.h5",
-        source.SPLITS_FILE,
-        source.STATISTICS_FILE,
+        layout.SPLITS_FILE,
+        layout.STATISTICS_FILE,
     ]
     fmt, shards = source.source_files(FS, str(SAMPLE / "hf"))
-    assert fmt == source.FORMAT_HF
+    assert fmt == layout.FORMAT_HF
     assert shards == [f"data/{s}-00000-of-00001.parquet" for s in ("test", "train", "validation")]
 
 
 def test_hdf5_groups_have_the_release_datasets_dtypes_attrs_and_compression():
-    layout = source.h5_layout()
+    expected = layout.h5_layout()
     with h5py.File(SAMPLE / H5_2019, "r") as f:
         assert len(f.keys()) == 4
         for tile in f:
             geo.parse_tile(tile)
             g = f[tile]
-            for name, (dtype, shape) in layout.items():
+            for name, (dtype, shape) in expected.items():
                 d = g[name]
                 assert d.dtype == dtype, name
                 assert d.shape[1:] == shape[1:], name
                 assert d.compression == "gzip" and d.maxshape[0] is None and d.chunks[0] == 1, name
-            assert list(g["S2_bands"].attrs["order"]) == list(source.S2_BANDS)
+            assert list(g["S2_bands"].attrs["order"]) == list(layout.S2_BANDS)
             assert list(g["ALOS_bands"].attrs["order"]) == ["HH", "HV"]
             assert g["GEDI/shot_numbe"].dtype == np.uint64 and "lat_decimal" in g["GEDI"]
 
@@ -92,17 +94,17 @@ def test_hdf5_groups_have_the_release_datasets_dtypes_attrs_and_compression():
 def test_hf_shards_have_the_agbd_raw_schema():
     for shard in sorted((SAMPLE / "hf" / "data").glob("*.parquet")):
         pf = pq.ParquetFile(shard)
-        assert pf.schema_arrow.remove_metadata() == source.HF_SCHEMA
+        assert pf.schema_arrow.remove_metadata() == layout.HF_SCHEMA
         assert b"huggingface" in pf.schema_arrow.metadata
         row = pf.read_row_group(0).slice(0, 1).to_pylist()[0]
         assert len(row["input"]) == 32 and len(row["input"][0]) == 25 and len(row["input"][0][0]) == 25
-        assert set(row["metadata"]) == {f.name for f in source.HF_METADATA}
+        assert set(row["metadata"]) == {f.name for f in layout.HF_METADATA}
 
 
 def test_pickles_hold_the_split_and_statistics():
-    splits = source.read_splits(FS, str(SAMPLE / source.SPLITS_FILE))
+    splits = h5_reader.read_splits(FS, str(SAMPLE / layout.SPLITS_FILE))
     assert {k: len(v) for k, v in splits.items()} == {"train": 5, "val": 1, "test": 2}
-    stats = source.read_statistics(FS, str(SAMPLE / source.STATISTICS_FILE))
+    stats = h5_reader.read_statistics(FS, str(SAMPLE / layout.STATISTICS_FILE))
     assert 0 < stats["S2_bands"]["B04"]["p1"] < stats["S2_bands"]["B04"]["p99"] < 0.3
     assert stats["GEDI"]["agbd"]["mean"] > 0
 
@@ -122,10 +124,10 @@ def test_hdf5_and_hf_give_the_same_footprints():
     a = _footprints(SAMPLE).sort("tile", "gedi_num_days", "agbd")
     b = _footprints(SAMPLE / "hf").sort("tile", "gedi_num_days", "agbd")
     assert a.height == b.height == 288
-    assert a.schema == b.schema == source.FOOTPRINT_SCHEMA
+    assert a.schema == b.schema == layout.FOOTPRINT_SCHEMA
     assert set(a["source_format"]) == {"hdf5"} and set(b["source_format"]) == {"hf"}
     assert a["shot_number"].null_count() == 0 and b["shot_number"].null_count() == b.height
-    for col, dtype in source.FOOTPRINT_SCHEMA.items():
+    for col, dtype in layout.FOOTPRINT_SCHEMA.items():
         if col in ("source_format", "source_file", "source_row", "shot_number"):
             continue
         if dtype.is_float():
@@ -140,7 +142,7 @@ def test_patch_table_keeps_arrays_in_chw_order_with_nan_nodata():
     index = source.tile_index(FS, str(SAMPLE))
     tile = "10SDH"
     patches = source.read_tile(FS, str(SAMPLE), tile, source.tile_sources(index, tile))
-    assert patches.schema == pl.Schema(source.PATCH_SCHEMA)
+    assert patches.schema == pl.Schema(layout.PATCH_SCHEMA)
     assert patches.height == 36 and set(patches["split"]) == {"train"}
     s2 = patches["s2_reflectance"].to_numpy()
     assert s2.shape == (36, 12, 25, 25)
@@ -184,7 +186,7 @@ def test_integer_coordinates_keep_their_sign():
     offset = np.array([23, 23, 56, 0], dtype=np.uint8)
     decimal = np.array([-0.0, 0.0, 0.0, 0.25], dtype=np.float32)
     fallback = np.array([-1.0, -1.0, -1.0, -1.0])
-    got = source.reconstruct_coordinate(offset, decimal, fallback)
+    got = transforms.reconstruct_coordinate(offset, decimal, fallback)
     np.testing.assert_array_equal(got, [-23.0, -23.0, -56.0, 0.25])
     naive = np.sign(decimal) * (offset + np.abs(decimal))
     assert naive[0] == 0 and naive[1] == 0  # the pitfall this guards against
@@ -209,14 +211,6 @@ def test_mgrs_tiles_of_known_places():
     assert geo.utm_zone(np.array([60.39, 78.2, 50.0]), np.array([5.32, 15.6, 5.32])).tolist() == [32, 33, 31]
     e, n = geo.utm_forward(np.array([37.7749]), np.array([-122.4194]), np.array([10]))
     assert e[0] == pytest.approx(551131, abs=2) and n[0] == pytest.approx(4180999, abs=2)
-
-
-def test_day_of_year_encoding_matches_the_authors():
-    # day 0 = 2019-04-17 = day-of-year 107; -107 = 2018-12-31 = day 365; 259 = 2020-01-01 = day 1
-    cos, sin = source.doy_encoding(np.array([0, -107, 259]))
-    doy = np.array([107, 365, 1])
-    np.testing.assert_allclose(cos, (np.cos(2 * np.pi * doy / 365) + 1) / 2)
-    np.testing.assert_allclose(sin, (np.sin(2 * np.pi * doy / 365) + 1) / 2)
 
 
 # --- bad input -----------------------------------------------------------------------------------------------
@@ -331,7 +325,7 @@ def test_parquet_input_with_a_wrong_patch_shape_names_the_row(release):
     table = pq.read_table(shard)
     rows = table.column("input").to_pylist()
     rows[5] = [ch[:24] for ch in rows[5]]
-    table = table.set_column(0, "input", pa.array(rows, type=source.HF_SCHEMA.field("input").type))
+    table = table.set_column(0, "input", pa.array(rows, type=layout.HF_SCHEMA.field("input").type))
     pq.write_table(table, shard)
     with pytest.raises(SourceFormatError) as err:
         _read_all(release / "hf")
@@ -343,7 +337,7 @@ def test_split_pickle_with_code_is_refused(release):
         def __reduce__(self):
             return (print, ("pwned",))
 
-    (release / source.SPLITS_FILE).write_bytes(pickle.dumps({"train": [Evil()], "val": [], "test": []}))
+    (release / layout.SPLITS_FILE).write_bytes(pickle.dumps({"train": [Evil()], "val": [], "test": []}))
     with pytest.raises(SourceFormatError) as err:
         source.tile_index(FS, str(release))
     assert err.value.rule == "pickle holds only plain data" and "builtins.print" in str(err.value)
@@ -359,13 +353,13 @@ def test_source_with_both_or_no_release_is_refused(release, tmp_path):
 
 
 def test_remote_layout():
-    files = source.hdf5_release_files()
+    files = remote.hdf5_release_files()
     assert len(files) == 42 and files[0] == "data_subset-2019-v4_0-20.h5"
-    assert source.hdf5_release_url("biomes_splits_to_name.pkl").endswith(
+    assert remote.hdf5_release_url("biomes_splits_to_name.pkl").endswith(
         "?path=%2F&files=biomes_splits_to_name.pkl"
     )
     assert (
-        source.hf_resolve_url("data/train-00000-of-00001.parquet")
+        remote.hf_resolve_url("data/train-00000-of-00001.parquet")
         == "https://huggingface.co/datasets/prs-eth/AGBD_raw/resolve/main/data/train-00000-of-00001.parquet"
     )
     tree = [
@@ -378,4 +372,38 @@ def test_remote_layout():
         {"type": "file", "path": "README.md", "size": 5},
         {"type": "directory", "path": "data"},
     ]
-    assert source.hf_files_from_tree(tree) == [("data/test-00001-of-00002.parquet", 10, "ab")]
+    assert remote.hf_files_from_tree(tree) == [("data/test-00001-of-00002.parquet", 10, "ab")]
+
+
+# --- HF: rows of several splits in one MGRS square (overlapping Sentinel-2 tiles) --------------------------------
+
+
+def test_hf_rows_keep_their_shard_split_when_a_tile_mixes_splits(tmp_path):
+    root = str(variants.mixed_split_hf(tmp_path / "hf"))
+    index = source.tile_index(FS, root)
+    rows = index.filter(pl.col("tile") == variants.MIXED_TILE).sort("source_file")
+    assert rows["splits"].to_list() == [["train"], ["val"]]
+    assert rows["n_footprints"].to_list() == [36 - variants.MOVED, variants.MOVED]
+    # the split rule passes (each row has its own split) and the mix is reported
+    assert checks.split_coverage_rule(index).passed
+    mix = source.split_mix(index)
+    assert mix.to_dicts() == [
+        {"tile": variants.MIXED_TILE, "train": 36 - variants.MOVED, "val": variants.MOVED}
+    ]
+    patches = source.read_tile(FS, root, variants.MIXED_TILE, source.tile_sources(index, variants.MIXED_TILE))
+    assert patches["split"].null_count() == 0
+    counts = dict(patches.group_by("split").len().iter_rows())
+    assert counts == {"train": 36 - variants.MOVED, "val": variants.MOVED}
+    moved = patches.filter(pl.col("source_file") == "data/validation-00000-of-00001.parquet")
+    assert set(moved["split"]) == {"val"} and moved.height == variants.MOVED
+    # the unmixed sample reports nothing
+    assert source.split_mix(source.tile_index(FS, str(SAMPLE / "hf"))).is_empty()
+
+
+def test_hdf5_tile_named_by_two_splits_still_fails_the_split_rule(release):
+    splits = pickle.loads((release / layout.SPLITS_FILE).read_bytes())
+    splits["test"].append(splits["train"][0])
+    (release / layout.SPLITS_FILE).write_bytes(pickle.dumps(splits))
+    result = checks.split_coverage_rule(source.tile_index(FS, str(release)))
+    assert not result.passed and result.examples[0]["tile"] == splits["train"][0]
+    assert result.examples[0]["splits"] == ["train", "test"]

@@ -11,7 +11,7 @@ import polars as pl
 
 from dagster_project import settings
 from dagster_project.cluster import resource_hints
-from dagster_project.datasets.agbd import checks, source
+from dagster_project.datasets.agbd import checks, remote, source, transforms
 from dagster_project.metadata import table_metadata
 from dagster_project.raw import ingest_raw, raw_relpath
 from dagster_project.resources import SourceCredentials
@@ -29,7 +29,7 @@ def _env_files() -> list[str]:
 
 def discover_tiles(location: str) -> list[str]:
     """Partition keys: the Sentinel-2 tiles found at the source (HDF5 group names, or HF rows' MGRS tiles)."""
-    return source.discover_tiles(location, _env_files() or None)
+    return remote.discover_tiles(location, _env_files() or None)
 
 
 class AgbdSourceConfig(dg.Config):
@@ -57,28 +57,28 @@ def agbd_raw_files(
     copied again. `release_format` says which release was found."""
     location = config.location or settings.source_location(DATASET)
     files = list(config.files) or _env_files() or None
-    headers = credentials.hf_headers() if source.is_hf_location(location) else {}
-    remote = source.remote_files(location, files, headers=headers)
-    context.log.info(f"reading AGBD ({remote.fmt} release, {len(remote.relpaths)} files) from {location}")
+    headers = credentials.hf_headers() if remote.is_hf_location(location) else {}
+    found = remote.remote_files(location, files, headers=headers)
+    context.log.info(f"reading AGBD ({found.fmt} release, {len(found.relpaths)} files) from {location}")
     manifest = ingest_raw(
         lake,
         DATASET,
         location,
-        remote.relpaths,
-        sha256=remote.sha256 or None,
+        found.relpaths,
+        sha256=found.sha256 or None,
         headers=headers,
-        url_for=remote.url_for,
+        url_for=found.url_for,
         log_fn=context.log.info,
     )
-    # the manifest also remembers files of earlier sources; this run's release is exactly `remote.relpaths`
-    current = manifest.filter(pl.col("relpath").is_in(remote.relpaths)).with_columns(
-        release_format=pl.lit(remote.fmt)
+    # the manifest also remembers files of earlier sources; this run's release is exactly `found.relpaths`
+    current = manifest.filter(pl.col("relpath").is_in(found.relpaths)).with_columns(
+        release_format=pl.lit(found.fmt)
     )
     context.add_output_metadata(
         {
             **table_metadata(current),
             "source": location,
-            "release_format": remote.fmt,
+            "release_format": found.fmt,
             "total_bytes": int(current["size"].sum()),
         }
     )
@@ -94,19 +94,28 @@ def agbd_raw_files(
             "agbd_split_coverage",
             asset="agbd_tile_index",
             blocking=True,
-            description="Every Sentinel-2 tile of the source is in exactly one official split (train/val/test).",
+            description="Every Sentinel-2 tile of the source is in exactly one official split (train/val/test); "
+            "HF rows take their shard's split, and MGRS squares holding rows of several HF splits (overlapping "
+            "Sentinel-2 tiles) are reported in the metadata (`mixed_split_tiles`), not failed.",
         )
     ],
 )
 def agbd_tile_index(context: dg.AssetExecutionContext, lake: Lake, agbd_raw_files: pl.DataFrame):
     """Which file holds which Sentinel-2 tile: one row per (tile, file) with the number of footprints and the
-    official split(s) naming the tile (`biomes_splits_to_name.pkl` for the HDF5 release, the shard name for HF,
-    where a row's tile is the MGRS square of its lat/lon). Every tile is a partition of `agbd_patches`."""
+    official split naming the tile (`biomes_splits_to_name.pkl` for the HDF5 release; for HF, where a row's tile
+    is the MGRS square of its lat/lon, the split of the shard the rows came from). Sentinel-2 tiles overlap, so an
+    MGRS square can hold HF rows of several splits: each row keeps its own, and such squares are listed in
+    `mixed_split_tiles`. Every tile is a partition of `agbd_patches`."""
     files = agbd_raw_files["relpath"].to_list()
     index = source.tile_index(lake.fs, _raw_root(lake), files)
     report = python_report("agbd_tile_index", [checks.split_coverage_rule(index)], index.height)
     tiles = index["tile"].unique().sort().to_list()
+    mix = source.split_mix(index)
     context.log.info(f"agbd: {len(tiles)} tiles, {int(index['n_footprints'].sum())} footprints")
+    if mix.height:
+        context.log.info(
+            f"agbd: {mix.height} tiles hold footprints of several splits: {mix['tile'].to_list()}"
+        )
     yield dg.Output(
         index,
         metadata={
@@ -114,6 +123,10 @@ def agbd_tile_index(context: dg.AssetExecutionContext, lake: Lake, agbd_raw_file
             "tiles": len(tiles),
             "footprints": int(index["n_footprints"].sum()),
             "release_format": index["source_format"][0] if index.height else "",
+            "mixed_split_tiles": mix.height,
+            "mixed_split_footprints": dg.MetadataValue.json(
+                {r.pop("tile"): {k: v for k, v in r.items() if v} for r in mix.to_dicts()}
+            ),
         },
     )
     yield report.check_result("agbd_split_coverage", asset_key="agbd_tile_index")
@@ -162,6 +175,9 @@ def agbd_patches(context: dg.AssetExecutionContext, lake: Lake, agbd_tile_index:
             "release_format": tile_source.fmt,
             "files": dg.MetadataValue.json([f for f, _, _ in tile_source.files]),
             "split": dg.MetadataValue.text(",".join(sorted({str(s) for s in df["split"].unique()}))),
+            "footprints_per_split": dg.MetadataValue.json(
+                dict(df.group_by("split").len().sort("split").iter_rows()) if df.height else {}
+            ),
         },
     )
     yield report.check_result("agbd_patches_valid", asset_key="agbd_patches")
@@ -186,7 +202,7 @@ def agbd_footprints(context: dg.AssetExecutionContext, agbd_patches: pl.DataFram
     """The tabular view of `agbd_patches` that dbt and the model read: per footprint the centre-pixel value and
     the patch mean of every band, gamma-naught HH/HV, canopy height, land cover, DEM with slope/aspect at the
     centre, the authors' lat/lon and day-of-year cos/sin encodings, nodata fractions, and the GEDI attributes."""
-    df = source.footprints_from_patches(agbd_patches)
+    df = transforms.footprints_from_patches(agbd_patches)
     suite = f"agbd_footprints_{context.partition_key}"
     report = validate_frame(df, suite=suite, rules=checks.footprint_gx_rules(), id_columns=checks.ID_COLUMNS)
     yield dg.Output(df, metadata={**table_metadata(df, preview=False), "tile": context.partition_key})

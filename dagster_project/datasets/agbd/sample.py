@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import geo
-from .source import (
+from .layout import (
     ALOS_BANDS,
     GEDI_DTYPES,
     HF_CHANNELS,
@@ -37,10 +37,8 @@ from .source import (
     S2_BANDS,
     SPLITS_FILE,
     STATISTICS_FILE,
-    doy_encoding,
-    latlon_encoding,
-    slope_aspect,
 )
+from .transforms import doy_encoding, latlon_encoding, topography
 
 FOOTPRINTS_PER_TILE_YEAR = 18
 YEARS = (2019, 2020)
@@ -305,9 +303,11 @@ def _hf_input(d: dict) -> np.ndarray:
     dn = d["S2_bands"].astype(np.float32)
     refl = (dn - d["S2_boa_offset"].astype(np.float32)[:, None, None, None] * 1000) / 10000
     refl[(d["S2_bands"] == 0) | (refl < 0)] = 0
+    # float64 then rounded: float32 log10 differs in the last bit between CPUs' SIMD paths, and the sample must
+    # be the same bytes on every machine
     with np.errstate(divide="ignore"):
         alos = np.where(
-            d["ALOS_bands"] == 0, -9999.0, 10 * np.log10(d["ALOS_bands"].astype(np.float32) ** 2) - 83
+            d["ALOS_bands"] == 0, -9999.0, 10 * np.log10(d["ALOS_bands"].astype(np.float64) ** 2) - 83
         )
     g = d["GEDI"]
     sign_lat = np.where(np.signbit(g["lat_decimal"]), -1.0, 1.0)
@@ -317,7 +317,7 @@ def _hf_input(d: dict) -> np.ndarray:
     s2c, s2s = doy_encoding(d["S2_date"])
     gc, gs = doy_encoding(g["date"])
     dem = d["DEM"].astype(np.float64)
-    slope, aspect = slope_aspect(np.where(dem == NODATA["DEM"], np.nan, dem))
+    slope, aspect_cos, aspect_sin = topography(np.where(dem == NODATA["DEM"], np.nan, dem))
     const = {
         "s2_num_days": d["S2_date"],
         "s2_doy_cos": s2c,
@@ -338,17 +338,23 @@ def _hf_input(d: dict) -> np.ndarray:
     x[:, HF_CHANNELS.index("land_cover")] = d["LC"][..., 0]
     x[:, HF_CHANNELS.index("land_cover_probability")] = d["LC"][..., 1]
     x[:, HF_CHANNELS.index("slope")] = np.nan_to_num(slope, nan=-9999.0)
-    x[:, HF_CHANNELS.index("aspect_cos")] = np.nan_to_num(np.cos(aspect), nan=-9999.0)
-    x[:, HF_CHANNELS.index("aspect_sin")] = np.nan_to_num(np.sin(aspect), nan=-9999.0)
+    x[:, HF_CHANNELS.index("aspect_cos")] = np.nan_to_num(aspect_cos, nan=-9999.0)
+    x[:, HF_CHANNELS.index("aspect_sin")] = np.nan_to_num(aspect_sin, nan=-9999.0)
     x[:, HF_CHANNELS.index("dem")] = d["DEM"]
     return x, lat, lon
 
 
-def hf_table(d_list: list[dict]) -> pa.Table:
-    """AGBD_raw rows (input/label/metadata) for a list of raw tile-year dicts."""
+def hf_table(d_list: list[dict], *, jitter: float = 0.0, seed: int = 0) -> pa.Table:
+    """AGBD_raw rows (input/label/metadata) for a list of raw tile-year dicts; ``jitter`` > 0 multiplies every
+    valid Sentinel-2 pixel by ``1 + N(0, jitter)`` (release-like compressibility, for benchmarks)."""
     xs, labels, metas = [], [], []
+    rng = np.random.default_rng(seed)
     for d in d_list:
         x, lat, lon = _hf_input(d)
+        if jitter:
+            s2 = x[:, : len(S2_BANDS)]  # a view: jittered in place
+            valid = s2 > 0
+            s2[valid] *= rng.normal(1.0, jitter, int(valid.sum())).astype(np.float32)
         g = d["GEDI"]
         xs.append(x)
         labels.append(g["agbd"])
@@ -480,6 +486,96 @@ def write_sample(dest: Path, *, scale: int = 1, seed: int = 0) -> None:
     for split, hf_name in (("train", "train"), ("val", "validation"), ("test", "test")):
         path = data / f"{hf_name}-00000-of-00001.parquet"
         pq.write_table(hf_table(hf_rows[split]), path, **HF_PARQUET_OPTIONS)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Release-sized inputs for the benchmark (written to a temp folder, never committed)
+
+
+def _append(parent: h5py.Group, name: str, data: np.ndarray, order=None) -> None:
+    """Create a dataset the way ``init_h5_group`` does (resizable, gzip, chunks of one footprint) on the first
+    block, and append to it on the next ones, as ``save_results`` grows a tile group footprint batch by batch."""
+    if name not in parent:
+        dset = parent.create_dataset(
+            name,
+            data=data,
+            maxshape=(None, *data.shape[1:]),
+            chunks=(1, *data.shape[1:]),
+            compression="gzip",
+        )
+        if order is not None:
+            dset.attrs["order"] = list(order)
+        return
+    dset = parent[name]
+    start = dset.shape[0]
+    dset.resize(start + len(data), axis=0)
+    dset[start:] = data
+
+
+def write_large_hdf5(
+    dest: Path,
+    *,
+    tiles: int = 1,
+    footprints: int = 20_000,
+    seed: int = 0,
+    block: int = 2_000,
+    jitter: float = 0.03,
+):
+    """An HDF5 release folder with ``tiles`` tile groups of ``footprints`` footprints each in one
+    ``data_subset-2019-v4_0-20.h5`` (gzip, chunks of 1, as the authors write them), plus the split and statistics
+    pickles. Generated ``block`` footprints at a time, so writing needs memory for one block only; ``jitter``
+    perturbs every valid S2 / ALOS DN by ``N(0, jitter)`` relative noise so the chunks compress like real imagery."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    names = _tiles(-(-tiles // len(ANCHORS)))[:tiles]
+    splits: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    first = None
+    with h5py.File(dest / "data_subset-2019-v4_0-20.h5", "w", libver=LIBVER) as f:
+        for tile_no, (tile, anchor) in enumerate(names):
+            splits[anchor[2]].append(tile)
+            g = f.create_group(tile)
+            for b, start in enumerate(range(0, footprints, block)):
+                rng = np.random.default_rng([seed, tile_no, b])
+                d = _footprints(rng, tile, anchor, 2019, min(block, footprints - start), tile_no)
+                for k in ("S2_bands", "ALOS_bands") if jitter else ():  # release-like compressibility
+                    valid = d[k] > 0
+                    noisy = d[k][valid] * rng.normal(1.0, jitter, int(valid.sum()))
+                    d[k][valid] = np.clip(np.round(noisy), 1, 65535).astype(np.uint16)
+                first = first or d
+                _append(g, "S2_bands", d["S2_bands"], S2_BANDS)
+                _append(g, "S2_SCL", d["S2_SCL"])
+                _append(g, "ALOS_bands", d["ALOS_bands"], ALOS_BANDS)
+                for k in ("S2_vegetation_score", "S2_date", "S2_pbn", "S2_ron", "S2_boa_offset"):
+                    _append(g.require_group("Sentinel_metadata"), k, d[k])
+                for k in GEDI_DTYPES:
+                    _append(g.require_group("GEDI"), k, d["GEDI"][k])
+                _append(g.require_group("CH"), "ch", d["ch"])
+                _append(g.require_group("CH"), "std", d["std"])
+                _append(g, "LC", d["LC"])
+                _append(g, "DEM", d["DEM"])
+    (dest / SPLITS_FILE).write_bytes(pickle.dumps(splits, protocol=4))
+    (dest / STATISTICS_FILE).write_bytes(pickle.dumps(_statistics([first]), protocol=4))
+
+
+def write_large_hf(dest: Path, *, shards: int = 1, rows: int = 6_000, seed: int = 0, jitter: float = 0.03):
+    """``shards`` AGBD_raw train shards of ``rows`` rows each (under ``dest/data``), shaped like the release's
+    (~6,000 rows per shard): rows of the sample's 8 places, every Sentinel-2 pixel jittered by ``jitter`` so the
+    shard compresses like real imagery (~200 MB with zstd, the release's ~157 MB), not like the sample's 5x5
+    blocks. Row groups of 100 rows.
+    """
+    data = Path(dest) / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    names = _tiles(1)
+    per_tile = -(-rows // len(names))
+    for k in range(shards):
+        raws = []
+        for tile_no, (tile, anchor) in enumerate(names):
+            rng = np.random.default_rng([seed, k, tile_no])
+            raws.append(_footprints(rng, tile, anchor, 2019, per_tile, tile_no))
+        table = hf_table(raws, jitter=jitter, seed=seed + k).slice(0, rows)
+        pq.write_table(
+            table, data / f"train-{k:05d}-of-{shards:05d}.parquet", row_group_size=100, compression="zstd"
+        )
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ select
     cast(land_cover_prob as double) as land_cover_prob,
     cast(dem as double) as dem,
     cast(dem_mean as double) as dem_mean,
-    cast(slope_deg as double) as slope_deg,
+    cast(slope as double) as slope,
     cast(aspect_cos as double) as aspect_cos,
     cast(aspect_sin as double) as aspect_sin,
     cast((s2_b08 - s2_b04) / nullif(s2_b08 + s2_b04, 0) as double) as ndvi,
