@@ -8,8 +8,11 @@ instance), then run again and check that the next run succeeds within a generous
 exactly the received files, that nothing is half-written, and that the warehouse opens.
 """
 
+import hashlib
 import logging
 import os
+import pickle
+import signal
 import subprocess
 import sys
 import time
@@ -17,6 +20,8 @@ import uuid
 from pathlib import Path
 
 import dagster as dg
+import duckdb
+import polars as pl
 import pytest
 from dagster._core.events import DagsterEvent, DagsterEventType, EngineEventData
 
@@ -192,7 +197,9 @@ def test_stale_writes_of_dead_processes_are_swept(lake_local):
     removed = recovery.sweep_stale_writes(lake_local, say=lambda _: None)
     assert [Path(p).name for p in removed] == [f"{host}@{dead_pid}@a"]
     left = sorted(Path(p).name for p in lake_local.glob(f"{TMP_DIR}/*"))
-    assert left == sorted([f"{host}@{os.getpid()}@b", f"otherhost@{dead_pid}@c"])  # live writer, other host: kept
+    assert left == sorted(
+        [f"{host}@{os.getpid()}@b", f"otherhost@{dead_pid}@c"]
+    )  # live writer, other host: kept
 
 
 def test_pause_hook_is_inert_unless_set(monkeypatch, lake_local):
@@ -297,3 +304,279 @@ def test_s3_writer_killed_mid_upload_leaves_no_object(lake_s3, tmp_path):
     assert not lake_s3.exists("raw/big/file.bin")
     lake_s3.write_bytes("raw/big/file.bin", b"next run")  # and the next writer is not hindered
     assert lake_s3.read_bytes("raw/big/file.bin") == b"next run"
+
+
+# ---- fault injection: real `python -m dagster_project run` processes -----------------------------------------
+
+
+def pause_env(where: PlatformDir, point: str) -> dict[str, str]:
+    return {recovery.PAUSE_ENV: point, recovery.PAUSE_MARKER_ENV: str(where.root / "paused")}
+
+
+def wait_paused(where: PlatformDir, run) -> None:
+    marker = where.root / "paused"
+    run.wait_until(f"pause at {os.environ.get(recovery.PAUSE_ENV, 'the hook')}", marker.exists, RUN_BOUND_S)
+    marker.unlink()
+
+
+def dbt_is_building(run) -> bool:
+    import psutil
+
+    try:
+        children = psutil.Process(run.proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return False
+    for child in children:
+        try:
+            cmd = " ".join(child.cmdline())
+        except psutil.Error:
+            continue
+        if "dbt" in cmd and " build " in f"{cmd} ":
+            return True
+    return False
+
+
+def in_progress(where: PlatformDir) -> list:
+    return where.runs(*recovery.IN_PROGRESS)
+
+
+def lake_of(where: PlatformDir) -> Lake:
+    return Lake(root=str(where.lake))
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def staged_writes(where: PlatformDir) -> list[str]:
+    return lake_of(where).glob(f"{TMP_DIR}/*") if lake_of(where).exists(TMP_DIR) else []
+
+
+def assert_raw_is_as_received(where: PlatformDir, dataset: str, complete: bool) -> None:
+    """Every file in the raw area is byte-identical to the source file it was copied from; when complete, the
+    manifest lists exactly the raw files, with their sha256."""
+    lake, source = lake_of(where), REPO / "assets" / dataset
+    base = lake.path("raw", dataset)
+    raw = {
+        lake.relative(p)[len(f"raw/{dataset}/") :]: p
+        for p in lake.fs.find(base)
+        if "/_history/" not in p and not p.endswith("/_manifest.parquet")
+    }
+    for rel, path in raw.items():
+        assert lake.fs.cat(path) == (source / rel).read_bytes(), (
+            f"raw/{dataset}/{rel} differs from the source"
+        )
+    if complete:
+        manifest = lake.read_parquet(f"raw/{dataset}/_manifest.parquet")
+        assert dict(zip(manifest["relpath"], manifest["sha256"], strict=True)) == {
+            rel: sha256((source / rel).read_bytes()) for rel in raw
+        }
+        sources = {str(p.relative_to(source)) for p in source.rglob("*") if p.is_file()}
+        assert sources - set(raw) <= {"README.md"}
+
+
+def assert_nothing_half_written(where: PlatformDir) -> None:
+    lake = lake_of(where)
+    for path in lake.fs.find(lake.path()):
+        if f"/{TMP_DIR}/" in path:
+            continue
+        if path.endswith(".parquet"):
+            pl.read_parquet(path)  # a truncated file has no valid footer
+        elif path.endswith(".pkl"):
+            with open(path, "rb") as f:
+                pickle.load(f)
+
+
+def assert_warehouse_opens(where: PlatformDir, table: str | None = None) -> None:
+    """Opens a copy of the warehouse as the crash left it (WAL included), so the check changes nothing."""
+    if not where.warehouse.exists():
+        return
+    copy = where.root / f"warehouse-copy-{uuid.uuid4().hex}.duckdb"
+    copy.write_bytes(where.warehouse.read_bytes())
+    wal = Path(f"{where.warehouse}.wal")
+    if wal.exists():
+        Path(f"{copy}.wal").write_bytes(wal.read_bytes())
+    with duckdb.connect(str(copy)) as con:
+        con.execute("select count(*) from information_schema.tables").fetchone()
+        if table:
+            assert con.execute(f'select count(*) from "{table}"').fetchone()[0] > 0
+
+
+def step_success_at(where: PlatformDir, run_id: str, step_key: str) -> float:
+    records = where.instance().get_records_for_run(run_id, of_type=DagsterEventType.STEP_SUCCESS).records
+    (hit,) = [r.event_log_entry.timestamp for r in records if r.event_log_entry.step_key == step_key]
+    return hit
+
+
+def run_of(where: PlatformDir, before: set[str]) -> dg.DagsterRun:
+    """The newest run that was not in `before` (the run a process started)."""
+    new = [r for r in where.runs() if r.run_id not in before]
+    assert new, "the process has not created a run"
+    return new[0]
+
+
+def recovered_line(output: str, run_id: str) -> str:
+    lines = [line for line in output.splitlines() if "[crash-safety]" in line and run_id in line]
+    assert lines, f"no crash-safety line about run {run_id}"
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_exionaics_killed_while_copying_raw_building_dbt_and_writing_its_model(platform, capsys):
+    """One dataset killed at three points in turn; each next run recovers the previous fault (marks the dead run
+    failed, frees its slot, sweeps its unfinished write) and gets past where that run died; the last completes.
+
+    (a) raw copying: paused with ExioNAICS.csv staged but not yet renamed into raw/;
+    (c) the dbt build: SIGKILL while `dbt build` runs (the run holds the `duckdb` pool's only slot);
+    (d) the model step: paused with the fitted model staged but not yet renamed into objects/.
+    """
+    where, ds, timings = platform, "exionaics", {}
+
+    # (a) raw copying
+    killed = where.start(ds, log_name="a", **pause_env(where, "write:raw/exionaics/ExioNAICS.csv"))
+    wait_paused(where, killed)
+    killed.kill()
+    (run_a,) = in_progress(where)  # the dead run is still STARTED in the instance
+    assert not lake_of(where).exists("raw/exionaics/ExioNAICS.csv") and len(staged_writes(where)) == 1
+    assert_raw_is_as_received(where, ds, complete=False)
+
+    # (c) next run: recovers (a), then is killed while dbt builds
+    before, t0 = {r.run_id for r in where.runs()}, time.time()
+    killed = where.start(ds, log_name="c")
+    killed.wait_until("dbt build running", lambda: dbt_is_building(killed), RUN_BOUND_S)
+    run_c = run_of(where, before)
+    timings["a"] = step_success_at(where, run_c.run_id, "exionaics_raw_files") - t0
+    killed.kill()
+    assert "is gone" in recovered_line(killed.output, run_a.run_id)
+    assert where.instance().get_run_by_id(run_a.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert [r.run_id for r in in_progress(where)] == [run_c.run_id]
+    assert recovery.held_slots(where.instance()) == [
+        (POOL, run_c.run_id, DBT_STEP)
+    ]  # what made the next run hang
+    assert staged_writes(where) == []  # (a)'s unfinished copy was swept
+    assert_raw_is_as_received(where, ds, complete=True)
+    assert_nothing_half_written(where)
+    assert_warehouse_opens(where)
+
+    # (d) next run: recovers (c), then is paused writing the fitted model and killed
+    before, t0 = {r.run_id for r in where.runs()}, time.time()
+    killed = where.start(ds, log_name="d", **pause_env(where, "write:objects/exionaics_naics_classifier/*"))
+    wait_paused(where, killed)
+    run_d = run_of(where, before)
+    timings["c"] = step_success_at(where, run_d.run_id, DBT_STEP) - t0
+    killed.kill()
+    assert "freed pool duckdb" in recovered_line(killed.output, run_c.run_id)
+    assert not lake_of(where).exists("objects/exionaics_naics_classifier/object.pkl")
+    assert len(staged_writes(where)) == 1
+    assert_nothing_half_written(where)
+    assert_warehouse_opens(where, "exionaics_training_set")
+
+    # the last run completes
+    before, t0 = {r.run_id for r in where.runs()}, time.time()
+    final = where.start(ds, log_name="final")
+    assert final.wait(RUN_BOUND_S) == 0, final.output[-4000:]
+    timings["d"] = time.time() - t0
+    recovered_line(final.output, run_d.run_id)
+    assert in_progress(where) == [] and recovery.held_slots(where.instance()) == []
+    assert staged_writes(where) == []
+    assert_raw_is_as_received(where, ds, complete=True)
+    assert_nothing_half_written(where)
+    assert_warehouse_opens(where, "exionaics_training_set")
+    with open(where.lake / "objects" / "exionaics_naics_classifier" / "object.pkl", "rb") as f:
+        assert pickle.load(f) is not None
+    with capsys.disabled():
+        print(
+            f"\n[faults] exionaics recovery: (a) raw copy -> raw step done {timings['a']:.0f} s into the next run;"
+            f" (c) dbt build -> dbt step done {timings['c']:.0f} s into the next run;"
+            f" (d) model write -> next run complete in {timings['d']:.0f} s"
+        )
+
+
+@pytest.mark.slow
+def test_pcbvision_killed_while_writing_a_partition_table(platform, capsys):
+    """(b) a partition table write: paused with board pcb1's pixel table staged, not yet renamed into tables/."""
+    where, ds = platform, "pcbvision"
+    killed = where.start(ds, log_name="b", **pause_env(where, "write:tables/pcbvision_board_pixels/*"))
+    wait_paused(where, killed)
+    killed.kill()
+    (run_b,) = in_progress(where)
+    assert run_b.tags.get("dagster/partition")
+    assert lake_of(where).glob("tables/pcbvision_board_pixels/*/data.parquet") == []
+    assert len(staged_writes(where)) == 1
+    assert_raw_is_as_received(where, ds, complete=True)
+    assert_nothing_half_written(where)
+
+    t0 = time.time()
+    nxt = where.start(ds, log_name="next")
+    assert nxt.wait(RUN_BOUND_S) == 0, nxt.output[-4000:]
+    seconds = time.time() - t0
+    recovered_line(nxt.output, run_b.run_id)
+    assert in_progress(where) == [] and recovery.held_slots(where.instance()) == []
+    assert staged_writes(where) == []
+    boards = {
+        p.rsplit("/", 2)[-2] for p in lake_of(where).glob("tables/pcbvision_board_pixels/*/data.parquet")
+    }
+    assert run_b.tags["dagster/partition"] in boards
+    assert_raw_is_as_received(where, ds, complete=True)
+    assert_nothing_half_written(where)
+    assert_warehouse_opens(where, "pcbvision_training_set")
+    with capsys.disabled():
+        print(f"\n[faults] pcbvision (b) partition write -> next run complete in {seconds:.0f} s")
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_dbt_build_stops_and_leaves_no_started_run(platform, capsys):
+    where = platform
+    run = where.start("exionaics", log_name="ctrl-c")
+    run.wait_until("dbt build running", lambda: dbt_is_building(run), RUN_BOUND_S)
+    t0 = time.monotonic()
+    run.signal_group(signal.SIGINT)  # what Ctrl-C in a terminal does: the runner and dbt get SIGINT
+    rc = run.wait(120)  # a bound on a hang
+    seconds = time.monotonic() - t0
+    assert rc == 128 + signal.SIGINT, run.output[-3000:]
+    assert in_progress(where) == []
+    assert recovery.held_slots(where.instance()) == []
+    assert [r.status for r in where.runs()] in (
+        [dg.DagsterRunStatus.FAILURE],
+        [dg.DagsterRunStatus.CANCELED],
+    )
+    assert_nothing_half_written(where)
+    with capsys.disabled():
+        print(f"\n[faults] Ctrl-C during dbt build: stopped {seconds:.1f} s after the signal")
+
+
+@pytest.mark.slow
+def test_sigterm_while_waiting_for_the_pool_warns_then_stops(platform, capsys):
+    """A live run holds the `duckdb` slot: the runner's dbt step waits, says so at WARNING naming the holder, and
+    SIGTERM (which used to be ignored while waiting) stops it, leaving its run CANCELED and its claim gone."""
+    where = platform
+    instance = where.instance()
+    holder = started_run(instance, recovery.process_tags())  # this test process: alive
+    assert claim(instance, holder.run_id, DBT_STEP)
+    before = {r.run_id for r in where.runs()}
+    run = where.start("exionaics", log_name="blocked", **{recovery.BLOCKED_WARN_ENV: "1"})
+
+    def warned() -> bool:
+        for r in where.runs():
+            if r.run_id in before:
+                continue
+            for rec in instance.get_records_for_run(r.run_id, of_type=DagsterEventType.ENGINE_EVENT).records:
+                entry = rec.event_log_entry
+                if entry.level == logging.WARNING and holder.run_id in (entry.dagster_event.message or ""):
+                    return True
+        return False
+
+    run.wait_until("a WARNING naming the slot's holder", warned, RUN_BOUND_S)
+    blocked = run_of(where, before)
+    t0 = time.monotonic()
+    os.kill(run.proc.pid, signal.SIGTERM)
+    rc = run.wait(120)
+    seconds = time.monotonic() - t0
+    assert rc == 128 + signal.SIGTERM, run.output[-3000:]
+    assert f"WARNING: Step {DBT_STEP} of run {blocked.run_id}" in run.output
+    assert instance.get_run_by_id(blocked.run_id).status == dg.DagsterRunStatus.CANCELED
+    assert [r.run_id for r in in_progress(where)] == [holder.run_id]
+    assert recovery.held_slots(instance) == [(POOL, holder.run_id, DBT_STEP)]
+    assert recovery.blocked_steps(instance, 0) == []  # its waiting claim is gone too
+    with capsys.disabled():
+        print(f"\n[faults] SIGTERM while waiting for the pool: stopped {seconds:.1f} s after the signal")
