@@ -1,8 +1,10 @@
 """The data lake: one fsspec root (local folder or s3://) that every asset reads and writes through."""
 
 import contextlib
+import errno
 import io
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import Iterator
@@ -94,7 +96,19 @@ class Lake(dg.ConfigurableResource):
                     f.flush()
                     os.fsync(f.fileno())
                 pause_point(f"write:{relpath}")
-                os.replace(tmp, target)
+                try:
+                    os.replace(tmp, target)
+                except OSError as exc:
+                    if exc.errno != errno.EXDEV:
+                        raise
+                    # the target's folder is another filesystem (e.g. a symlinked raw/): stage beside it instead
+                    beside = f"{target}.tmp-{uuid.uuid4().hex}"
+                    try:
+                        shutil.copyfile(tmp, beside)
+                        os.replace(beside, target)
+                    finally:
+                        if os.path.exists(beside):
+                            os.remove(beside)
             finally:
                 if os.path.exists(tmp):
                     os.remove(tmp)

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -200,6 +201,24 @@ def test_stale_writes_of_dead_processes_are_swept(lake_local):
     assert left == sorted(
         [f"{host}@{os.getpid()}@b", f"otherhost@{dead_pid}@c"]
     )  # live writer, other host: kept
+
+
+def test_write_into_a_folder_on_another_filesystem(tmp_path):
+    """raw/ symlinked to another disk: the staged file cannot be renamed across filesystems, so it is staged
+    beside its target instead (here /dev/shm, a tmpfs, when the machine has one)."""
+    elsewhere = Path("/dev/shm") if Path("/dev/shm").is_dir() else tmp_path
+    other = elsewhere / f"cdp-raw-{uuid.uuid4().hex}"
+    other.mkdir()
+    try:
+        (tmp_path / "lake").mkdir()
+        (tmp_path / "lake" / "raw").symlink_to(other)
+        lake = Lake(root=str(tmp_path / "lake"))
+        lake.write_bytes("raw/ds/a.bin", b"payload")
+        assert (other / "ds" / "a.bin").read_bytes() == b"payload"
+        assert [p.name for p in (other / "ds").iterdir()] == ["a.bin"]
+        assert lake.glob(f"{TMP_DIR}/*") == []
+    finally:
+        shutil.rmtree(other)
 
 
 def test_pause_hook_is_inert_unless_set(monkeypatch, lake_local):
