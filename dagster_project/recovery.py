@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 PID_TAG = "cdp/pid"
 HOST_TAG = "cdp/host"
 PROCESS_STARTED_TAG = "cdp/process_started"
+RUN_PROCESS_ENV = "CDP_RUN_PROCESS"
 PAUSE_ENV = "CDP_TEST_PAUSE_AT"
 PAUSE_MARKER_ENV = "CDP_TEST_PAUSE_MARKER"
 BLOCKED_WARN_ENV = "CDP_POOL_BLOCKED_WARN_SECONDS"
@@ -81,6 +82,40 @@ def process_tags() -> dict[str, str]:
         HOST_TAG: this_host(),
         PROCESS_STARTED_TAG: f"{_process_started(pid) or 0:.3f}",
     }
+
+
+def mark_child_processes() -> None:
+    """Every process this one starts from now on (dbt, ...) inherits `CDP_RUN_PROCESS=<host>@<pid>`, so if this
+    process is killed alone (an OOM kill), the next run can find and stop what it left running: an orphaned
+    `dbt build` would otherwise keep DuckDB's write lock."""
+    os.environ[RUN_PROCESS_ENV] = f"{this_host()}@{os.getpid()}"
+
+
+def stop_leftovers(worker: RunWorker, wait_s: float = 10.0) -> list[str]:
+    """Terminate (then kill) the processes on this host still marked as started by the dead `worker`."""
+    if worker.pid is None or worker.host is None or worker.host.lower() not in _local_hosts():
+        return []
+    marker = f"{worker.host}@{worker.pid}"
+    found = []
+    for proc in psutil.process_iter(["pid", "name"]):
+        try:
+            if proc.pid == os.getpid() or proc.environ().get(RUN_PROCESS_ENV) != marker:
+                continue
+            found.append((proc, f"process {proc.pid} ({' '.join(proc.cmdline())[:80]})"))
+        except psutil.Error:  # gone meanwhile, or not ours to read
+            continue
+    for proc, _ in found:
+        try:
+            proc.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs([p for p, _ in found], timeout=wait_s)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    return [text for _, text in found]
 
 
 @dataclass
@@ -226,6 +261,8 @@ def recover_dead_runs(instance: dg.DagsterInstance, say: Callable[[str], None] =
         item = Recovered(run.run_id, run.status.value, reason, _free(instance, run.run_id))
         recovered.append(item)
         say(item.line())
+        for leftover in stop_leftovers(worker):
+            say(f"[crash-safety] stopped {leftover}, left running by dead run {run.run_id}")
     storage = instance.event_log_storage
     if storage.supports_global_concurrency_limits:
         holders = {run_id for _, run_id, _ in held_slots(instance)} | set(storage.get_concurrency_run_ids())
@@ -295,6 +332,7 @@ def before_run(
     instance: dg.DagsterInstance, lake=None, say: Callable[[str], None] = print
 ) -> list[Recovered]:
     """The runner's hook: recover dead runs and sweep their unfinished writes before starting work."""
+    mark_child_processes()
     recovered = recover_dead_runs(instance, say)
     if lake is not None:
         sweep_stale_writes(lake, say)

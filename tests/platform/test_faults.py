@@ -221,6 +221,39 @@ def test_write_into_a_folder_on_another_filesystem(tmp_path):
         shutil.rmtree(other)
 
 
+def test_processes_left_by_a_dead_runner_are_stopped(capsys):
+    """An OOM kill takes the runner alone: its dbt child lives on (holding DuckDB's lock). The children carry the
+    runner's `CDP_RUN_PROCESS` marker, and recovery stops them; other processes are left alone."""
+    dead = dead_process_tags()
+    worker = recovery.RunWorker(int(dead[recovery.PID_TAG]), recovery.this_host())
+    sleeper = [sys.executable, "-c", "import time; time.sleep(300)"]
+    env = {**os.environ, recovery.RUN_PROCESS_ENV: f"{worker.host}@{worker.pid}"}
+    orphan = subprocess.Popen(sleeper, env=env)
+    bystander = subprocess.Popen(sleeper, env={**os.environ, recovery.RUN_PROCESS_ENV: f"{worker.host}@1"})
+    try:
+        deadline = time.monotonic() + 60
+        while _environ(orphan.pid).get(recovery.RUN_PROCESS_ENV) != env[recovery.RUN_PROCESS_ENV]:  # exec'd
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        stopped = recovery.stop_leftovers(worker)
+        assert len(stopped) == 1 and str(orphan.pid) in stopped[0]
+        assert orphan.wait(timeout=30) is not None
+        assert bystander.poll() is None
+    finally:
+        for proc in (orphan, bystander):
+            proc.kill()
+            proc.wait()
+
+
+def _environ(pid: int) -> dict:
+    import psutil
+
+    try:
+        return psutil.Process(pid).environ()
+    except psutil.Error:
+        return {}
+
+
 def test_pause_hook_is_inert_unless_set(monkeypatch, lake_local):
     monkeypatch.delenv(recovery.PAUSE_ENV, raising=False)
     lake_local.write_bytes("raw/x/a.csv", b"a")  # passes the hook's point without stopping
@@ -355,6 +388,21 @@ def dbt_is_building(run) -> bool:
     return False
 
 
+def leftovers_of(run: dg.DagsterRun) -> list[int]:
+    """Processes on this host still marked as started by the run's (dead) runner process."""
+    import psutil
+
+    marker = f"{run.tags[recovery.HOST_TAG]}@{run.tags[recovery.PID_TAG]}"
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get(recovery.RUN_PROCESS_ENV) == marker:
+                found.append(proc.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
 def in_progress(where: PlatformDir) -> list:
     return where.runs(*recovery.IN_PROGRESS)
 
@@ -427,6 +475,12 @@ def step_success_at(where: PlatformDir, run_id: str, step_key: str) -> float:
     return hit
 
 
+def marked_failed_at(where: PlatformDir, run_id: str) -> float:
+    """When the crash-safety check wrote the dead run's RUN_FAILURE."""
+    (record,) = where.instance().get_records_for_run(run_id, of_type=DagsterEventType.RUN_FAILURE).records
+    return record.event_log_entry.timestamp
+
+
 def run_of(where: PlatformDir, before: set[str]) -> dg.DagsterRun:
     """The newest run that was not in `before` (the run a process started)."""
     new = [r for r in where.runs() if r.run_id not in before]
@@ -446,7 +500,8 @@ def test_exionaics_killed_while_copying_raw_building_dbt_and_writing_its_model(p
     failed, frees its slot, sweeps its unfinished write) and gets past where that run died; the last completes.
 
     (a) raw copying: paused with ExioNAICS.csv staged but not yet renamed into raw/;
-    (c) the dbt build: SIGKILL while `dbt build` runs (the run holds the `duckdb` pool's only slot);
+    (c) the dbt build: SIGKILL of the runner alone while `dbt build` runs (the run holds the `duckdb` pool's only
+        slot, and dbt is orphaned);
     (d) the model step: paused with the fitted model staged but not yet renamed into objects/.
     """
     where, ds, timings = platform, "exionaics", {}
@@ -464,8 +519,11 @@ def test_exionaics_killed_while_copying_raw_building_dbt_and_writing_its_model(p
     killed = where.start(ds, log_name="c")
     killed.wait_until("dbt build running", lambda: dbt_is_building(killed), RUN_BOUND_S)
     run_c = run_of(where, before)
-    timings["a"] = step_success_at(where, run_c.run_id, "exionaics_raw_files") - t0
-    killed.kill()
+    timings["a"] = (
+        marked_failed_at(where, run_a.run_id) - t0,
+        step_success_at(where, run_c.run_id, "exionaics_raw_files") - t0,
+    )
+    killed.kill_runner_only()  # as an OOM kill would: `dbt build` is orphaned and keeps DuckDB's lock
     assert "is gone" in recovered_line(killed.output, run_a.run_id)
     assert where.instance().get_run_by_id(run_a.run_id).status == dg.DagsterRunStatus.FAILURE
     assert [r.run_id for r in in_progress(where)] == [run_c.run_id]
@@ -475,16 +533,20 @@ def test_exionaics_killed_while_copying_raw_building_dbt_and_writing_its_model(p
     assert staged_writes(where) == []  # (a)'s unfinished copy was swept
     assert_raw_is_as_received(where, ds, complete=True)
     assert_nothing_half_written(where)
-    assert_warehouse_opens(where)
 
-    # (d) next run: recovers (c), then is paused writing the fitted model and killed
+    # (d) next run: recovers (c) (and stops its orphaned dbt, if still running), then is paused writing the
+    # fitted model and killed
     before, t0 = {r.run_id for r in where.runs()}, time.time()
     killed = where.start(ds, log_name="d", **pause_env(where, "write:objects/exionaics_naics_classifier/*"))
     wait_paused(where, killed)
     run_d = run_of(where, before)
-    timings["c"] = step_success_at(where, run_d.run_id, DBT_STEP) - t0
+    timings["c"] = (
+        marked_failed_at(where, run_c.run_id) - t0,
+        step_success_at(where, run_d.run_id, DBT_STEP) - t0,
+    )
     killed.kill()
     assert "freed pool duckdb" in recovered_line(killed.output, run_c.run_id)
+    assert leftovers_of(run_c) == []
     assert not lake_of(where).exists("objects/exionaics_naics_classifier/object.pkl")
     assert len(staged_writes(where)) == 1
     assert_nothing_half_written(where)
@@ -494,7 +556,7 @@ def test_exionaics_killed_while_copying_raw_building_dbt_and_writing_its_model(p
     before, t0 = {r.run_id for r in where.runs()}, time.time()
     final = where.start(ds, log_name="final")
     assert final.wait(RUN_BOUND_S) == 0, final.output[-4000:]
-    timings["d"] = time.time() - t0
+    timings["d"] = (marked_failed_at(where, run_d.run_id) - t0, time.time() - t0)
     recovered_line(final.output, run_d.run_id)
     assert in_progress(where) == [] and recovery.held_slots(where.instance()) == []
     assert staged_writes(where) == []
@@ -505,9 +567,10 @@ def test_exionaics_killed_while_copying_raw_building_dbt_and_writing_its_model(p
         assert pickle.load(f) is not None
     with capsys.disabled():
         print(
-            f"\n[faults] exionaics recovery: (a) raw copy -> raw step done {timings['a']:.0f} s into the next run;"
-            f" (c) dbt build -> dbt step done {timings['c']:.0f} s into the next run;"
-            f" (d) model write -> next run complete in {timings['d']:.0f} s"
+            "\n[faults] exionaics, seconds from the next run's start: (a) raw copy: dead run marked failed"
+            f" {timings['a'][0]:.0f}, raw step done {timings['a'][1]:.0f}; (c) dbt build: marked failed"
+            f" {timings['c'][0]:.0f}, dbt step done {timings['c'][1]:.0f}; (d) model write: marked failed"
+            f" {timings['d'][0]:.0f}, run complete {timings['d'][1]:.0f}"
         )
 
 
@@ -530,6 +593,7 @@ def test_pcbvision_killed_while_writing_a_partition_table(platform, capsys):
     assert nxt.wait(RUN_BOUND_S) == 0, nxt.output[-4000:]
     seconds = time.time() - t0
     recovered_line(nxt.output, run_b.run_id)
+    marked = marked_failed_at(where, run_b.run_id) - t0
     assert in_progress(where) == [] and recovery.held_slots(where.instance()) == []
     assert staged_writes(where) == []
     boards = {
@@ -540,7 +604,9 @@ def test_pcbvision_killed_while_writing_a_partition_table(platform, capsys):
     assert_nothing_half_written(where)
     assert_warehouse_opens(where, "pcbvision_training_set")
     with capsys.disabled():
-        print(f"\n[faults] pcbvision (b) partition write -> next run complete in {seconds:.0f} s")
+        print(
+            f"\n[faults] pcbvision (b) partition write: dead run marked failed {marked:.0f} s, next run complete {seconds:.0f} s"
+        )
 
 
 @pytest.mark.slow

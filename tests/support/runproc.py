@@ -127,6 +127,12 @@ class RunProcess:
         self.proc.wait()
         self._log.close()
 
+    def kill_runner_only(self) -> None:
+        """SIGKILL the runner alone (what the OOM killer does): its children (dbt) are orphaned, still running."""
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self._log.close()
+
     def wait(self, timeout: float = 900) -> int:
         try:
             rc = self.proc.wait(timeout=timeout)
