@@ -33,11 +33,14 @@ def _ensure_dagster_home() -> Path:
 def _add_new_instance_settings(shipped: Path, installed: Path) -> None:
     """An instance config installed by an earlier version (`make ui` copies with `cp -n`, which never updates)
     gets the top-level blocks the shipped config has gained since (e.g. run monitoring). Blocks already present,
-    whatever they say, are the user's and stay as they are."""
+    whatever they say, are the user's and stay as they are. A config that was not installed from this file (the
+    cluster profile's, one written by hand) is left alone: its first line tells."""
     import yaml
 
-    new = yaml.safe_load(shipped.read_text()) or {}
-    text = installed.read_text()
+    shipped_text, text = shipped.read_text(), installed.read_text()
+    if text.partition("\n")[0] != shipped_text.partition("\n")[0]:
+        return
+    new = yaml.safe_load(shipped_text) or {}
     current = yaml.safe_load(text) or {}
     missing = {k: v for k, v in new.items() if k not in current}
     if not missing:

@@ -9,8 +9,10 @@
   run monitoring daemon through `CrashAwareRunLauncher` (configured in `deploy/local/dagster.yaml`).
 - `warn_blocked_steps` reports a step that has waited for a concurrency pool for longer than
   `CDP_POOL_BLOCKED_WARN_SECONDS` (default 60) at WARNING, naming the run and step that hold the slot; the
-  runner checks in a background thread (`BlockedStepWatcher`), the daemon on every monitoring pass.
-- `cancel_own_runs` marks the runs of this process CANCELED and frees their slots (Ctrl-C / SIGTERM).
+  runner checks in a background thread (`RunnerGuard`), the daemon on every monitoring pass.
+- `RunnerGuard` makes Ctrl-C / SIGTERM stop the runner within seconds, even while a step waits for a pool;
+  `cancel_own_runs` marks the runs of this process CANCELED and frees their slots.
+- `stop_leftovers` stops what a dead runner left running (an orphaned `dbt build` holding DuckDB's lock).
 
 A process is "gone" only when it ran on this host and its pid no longer exists, is a zombie, or now belongs to a
 process started later (pid reuse). A run from another host, or one without a recorded pid, is left alone.

@@ -269,7 +269,8 @@ def test_new_instance_settings_reach_an_existing_dagster_home(tmp_path, monkeypa
 
     home = tmp_path / "home"
     home.mkdir()
-    old = "concurrency:\n  pools:\n    default_limit: 3\ntelemetry:\n  enabled: true\n"
+    shipped_first_line = (REPO / "deploy" / "local" / "dagster.yaml").read_text().partition("\n")[0]
+    old = f"{shipped_first_line}\nconcurrency:\n  pools:\n    default_limit: 3\ntelemetry:\n  enabled: true\n"
     (home / "dagster.yaml").write_text(old)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     _ensure_dagster_home()
@@ -285,6 +286,10 @@ def test_new_instance_settings_reach_an_existing_dagster_home(tmp_path, monkeypa
     assert text.startswith(old)
     _ensure_dagster_home()
     assert (home / "dagster.yaml").read_text() == text  # nothing more to add
+    cluster = (REPO / "deploy" / "cluster" / "dagster.yaml").read_text()
+    (home / "dagster.yaml").write_text(cluster)
+    _ensure_dagster_home()
+    assert (home / "dagster.yaml").read_text() == cluster  # not installed from the local config: untouched
 
 
 # ---- S3: an upload that fails mid-way leaves no object ---------------------------------------------------
