@@ -11,6 +11,7 @@ import argparse
 import importlib
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -21,12 +22,41 @@ from dagster_project import settings
 def _ensure_dagster_home() -> Path:
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.REPO_ROOT / ".dagster_home")))
     home.mkdir(parents=True, exist_ok=True)
+    shipped = settings.REPO_ROOT / "deploy" / "local" / "dagster.yaml"
     if not (home / "dagster.yaml").exists():
-        shutil.copy(settings.REPO_ROOT / "deploy" / "local" / "dagster.yaml", home / "dagster.yaml")
+        shutil.copy(shipped, home / "dagster.yaml")
+    else:
+        _add_new_instance_settings(shipped, home / "dagster.yaml")
     return home
 
 
+def _add_new_instance_settings(shipped: Path, installed: Path) -> None:
+    """An instance config installed by an earlier version (`make ui` copies with `cp -n`, which never updates)
+    gets the top-level blocks the shipped config has gained since (e.g. run monitoring). Blocks already present,
+    whatever they say, are the user's and stay as they are. A config that was not installed from this file (the
+    cluster profile's, one written by hand) is left alone: its first line tells."""
+    import yaml
+
+    shipped_text, text = shipped.read_text(), installed.read_text()
+    if text.partition("\n")[0] != shipped_text.partition("\n")[0]:
+        return
+    new = yaml.safe_load(shipped_text) or {}
+    current = yaml.safe_load(text) or {}
+    missing = {k: v for k, v in new.items() if k not in current}
+    if not missing:
+        return
+    block = yaml.safe_dump(missing, sort_keys=False)
+    installed.write_text(
+        text.rstrip("\n")
+        + f"\n# added from {shipped.relative_to(settings.REPO_ROOT)} (new settings)\n{block}"
+    )
+    print(
+        f"{installed}: added {', '.join(missing)} from {shipped.relative_to(settings.REPO_ROOT)}", flush=True
+    )
+
+
 def cmd_prepare(_args) -> int:
+    _ensure_dagster_home()  # `make ui` runs this first: the instance config gets any new settings
     from dagster_project.dbt import prepare_manifest
 
     path = prepare_manifest(force=True)
@@ -53,11 +83,22 @@ def cmd_run(args) -> int:
     prepare_manifest()
     import dagster as dg
 
+    from dagster_project.recovery import RunnerGuard, cancel_own_runs
     from dagster_project.runner import materialize_everything, print_summary
 
     instance = dg.DagsterInstance.get()
     t0 = time.perf_counter()
-    report = materialize_everything(instance, datasets=args.datasets or None)
+    # Ctrl-C / SIGTERM stop the run within seconds and leave no STARTED run behind (see recovery.RunnerGuard).
+    with RunnerGuard(instance) as guard:
+        try:
+            report = materialize_everything(instance, datasets=args.datasets or None)
+        except KeyboardInterrupt:
+            guard.interrupted.set()
+            report = None
+        if guard.interrupted.is_set():
+            cancel_own_runs(instance, "interrupted")
+            print("interrupted: stopped; no run of this process is left in progress", flush=True)
+            return 128 + (guard.signum or signal.SIGINT)
     print_summary(report.summary, report.failures, time.perf_counter() - t0)
     return 0 if report.success else 1
 

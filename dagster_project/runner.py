@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from dagster_project import cluster, settings
+from dagster_project import cluster, recovery, settings
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +106,16 @@ def materialize_everything(
     if resources and cluster.is_cluster():
         raise ValueError("CDP_PROFILE=cluster: resources come from each worker's environment (CDP_DATA_ROOT)")
     resources = {**dict(defs.resources or {}), **(resources or {})}
+    # Crash safety: runs whose process is gone release their pool slots before this run needs them.
+    recovery.before_run(instance, resources.get("lake"))
     summary: dict[str, AssetSummary] = {}
     failures: list[str] = []
     results: list = []
 
     def execute(keys: list[dg.AssetKey], label: str, partition_key: str | None = None):
+        recovery.raise_if_interrupted()  # after Ctrl-C / SIGTERM no further run starts
         print(f"==> materialising {label} ({len(keys)} assets)", flush=True)
-        tags = {"cdp/launched_by": "python -m dagster_project run"}
+        tags = {"cdp/launched_by": "python -m dagster_project run", **recovery.process_tags()}
         if cluster.is_cluster():  # steps run on the Celery workers, with resources from their environment
             return cluster.materialize(keys, instance, partition_key=partition_key, tags=tags)
         return dg.materialize(

@@ -1,8 +1,11 @@
 """The data lake: one fsspec root (local folder or s3://) that every asset reads and writes through."""
 
 import contextlib
+import errno
 import io
 import os
+import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 
@@ -13,6 +16,10 @@ from fsspec.implementations.local import LocalFileSystem
 from pydantic import PrivateAttr
 
 from dagster_project import settings
+from dagster_project.recovery import pause_point
+
+# Where local writes stage their bytes before the atomic rename (see `Lake.atomic_open`).
+TMP_DIR = "_tmp"
 
 
 def filesystem_for(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -78,13 +85,30 @@ class Lake(dg.ConfigurableResource):
         parent = target.rsplit("/", 1)[0]
         self.fs.makedirs(parent, exist_ok=True)
         if self.is_local:
-            tmp = f"{target}.tmp-{uuid.uuid4().hex}"
+            # The temporary file lives in `_tmp/` under the root, named after its writer (host@pid@uuid), so a
+            # writer killed mid-write leaves nothing beside the target and its leftover can be told apart from a
+            # live writer's (`recovery.sweep_stale_writes`).
+            self.fs.makedirs(self.path(TMP_DIR), exist_ok=True)
+            tmp = self.path(TMP_DIR, f"{socket.gethostname()}@{os.getpid()}@{uuid.uuid4().hex}")
             try:
                 with open(tmp, mode) as f:
                     yield f
                     f.flush()
                     os.fsync(f.fileno())
-                os.replace(tmp, target)
+                pause_point(f"write:{relpath}")
+                try:
+                    os.replace(tmp, target)
+                except OSError as exc:
+                    if exc.errno != errno.EXDEV:
+                        raise
+                    # the target's folder is another filesystem (e.g. a symlinked raw/): stage beside it instead
+                    beside = f"{target}.tmp-{uuid.uuid4().hex}"
+                    try:
+                        shutil.copyfile(tmp, beside)
+                        os.replace(beside, target)
+                    finally:
+                        if os.path.exists(beside):
+                            os.remove(beside)
             finally:
                 if os.path.exists(tmp):
                     os.remove(tmp)
@@ -92,6 +116,7 @@ class Lake(dg.ConfigurableResource):
         f = self.fs.open(target, mode)
         try:
             yield f
+            pause_point(f"write:{relpath}")
         except BaseException:
             discard = getattr(f, "discard", None)
             if discard is not None:
