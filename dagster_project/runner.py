@@ -2,7 +2,8 @@
 
 A run cannot mix partitions definitions, so assets are materialised in three stages: (A) unpartitioned assets
 upstream of any partitioned one (raw files), (B) each partitioned asset set, one run per partition key (keys are
-discovered from the source and added to the instance), (C) everything downstream (dbt, models, evaluations).
+discovered from the source and added to the instance), (C) every other asset (unpartitioned datasets, dbt,
+models, evaluations, cards), in one run so that dbt is invoked once.
 Every run is recorded in the Dagster instance, so the UI shows them afterwards.
 """
 
@@ -45,13 +46,16 @@ def plan_stages(defs: dg.Definitions, groups: set[str] | None) -> tuple[Plan, di
     ]
     keyset = set(keys)
     parts = {k: graph.get(k).partitions_def for k in keys if graph.get(k).partitions_def is not None}
-    downstream: set[dg.AssetKey] = set()
+    # Stage A holds only what the partitioned assets need (their unpartitioned ancestors, e.g. raw files); every
+    # other unpartitioned asset waits for stage C, so that the whole warehouse is built by ONE dbt invocation
+    # (each one starts a dbt process and parses the project) and models of all datasets share that run.
+    upstream: set[dg.AssetKey] = set()
     frontier = list(parts)
     while frontier:
-        for child in graph.get(frontier.pop()).child_keys:
-            if child in keyset and child not in downstream:
-                downstream.add(child)
-                frontier.append(child)
+        for parent in graph.get(frontier.pop()).parent_keys:
+            if parent in keyset and parent not in upstream and parent not in parts:
+                upstream.add(parent)
+                frontier.append(parent)
     plan = Plan()
     pdefs: dict[str, dg.PartitionsDefinition] = {}
     topo = {k: i for i, k in enumerate(graph.toposorted_asset_keys)}
@@ -60,10 +64,10 @@ def plan_stages(defs: dg.Definitions, groups: set[str] | None) -> tuple[Plan, di
             name = getattr(parts[k], "name", None) or str(parts[k])
             pdefs[name] = parts[k]
             plan.partitioned.setdefault(name, []).append(k)
-        elif k in downstream:
-            plan.after.append(k)
-        else:
+        elif k in upstream:
             plan.before.append(k)
+        else:
+            plan.after.append(k)
     return plan, pdefs
 
 
@@ -163,7 +167,7 @@ def materialize_everything(
             failed_steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
             failures.append(f"{label}: run {result.run_id} failed at steps {failed_steps}")
 
-    run(plan.before, "sources" if plan.partitioned else "all assets")
+    run(plan.before, "sources of the partitioned datasets")
     for name, keys in plan.partitioned.items():
         pdef = pdefs[name]
         pkeys = pdef.get_partition_keys(dynamic_partitions_store=instance)
@@ -176,7 +180,7 @@ def materialize_everything(
             if console is not None:
                 console.progress(i, len(pkeys), f"{pk}: {'ok' if result.success else 'FAILED'}")
             run(keys, f"{name} partition {pk}", partition_key=pk, result=result)
-    run(plan.after, "transforms, models and evaluations")
+    run(plan.after, "tables, warehouse, models and evaluations" if plan.partitioned else "all assets")
     order = {
         k.to_user_string(): i
         for i, k in enumerate(plan.before + sum(plan.partitioned.values(), []) + plan.after)
