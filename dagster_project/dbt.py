@@ -193,6 +193,9 @@ def generate_docs(lake: Lake, warehouse_path: str, log=print) -> dict[str, int]:
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="cdp-dbt-docs-") as target:
+        prepared = dbt_project.manifest_path.parent / PARTIAL_PARSE_FILE
+        if prepared.exists():  # reuse the prepared parse (dbt re-parses in full if its vars do not match)
+            shutil.copy(prepared, Path(target) / PARTIAL_PARSE_FILE)
         cmd = [
             dbt_executable(),
             "docs",
