@@ -1,8 +1,10 @@
 """Command line: `python -m dagster_project {prepare,run,samples}`.
 
 - `prepare`: parse the dbt project so Dagster can load the definitions (writes dbt/target/manifest.json).
-- `run`: materialise every asset of every dataset on the configured data root (default: local files + DuckDB +
-  the samples in assets/) into the Dagster instance in $DAGSTER_HOME, then print a summary table.
+- `run [-v] [DATASET ...]`: materialise every asset of every dataset on the configured data root (default: local
+  files + DuckDB + the samples in assets/) into the Dagster instance in $DAGSTER_HOME, then print a summary. The
+  terminal shows one line per stage, progress, warnings and errors; the full logs go to
+  $DAGSTER_HOME/logs/run-<time>-<pid>.log (printed); `-v` prints everything instead.
 - `samples [NAME ...]`: regenerate the deterministic samples in assets/.
 - `docs`: serve the dbt docs site (published by the `platform_dbt_docs` asset) on http://127.0.0.1:8080.
 """
@@ -77,29 +79,36 @@ def cmd_samples(args) -> int:
 
 
 def cmd_run(args) -> int:
-    _ensure_dagster_home()
+    home = _ensure_dagster_home()
     from dagster_project.dbt import prepare_manifest
 
     prepare_manifest()
     import dagster as dg
 
+    from dagster_project.console import Console, default_log_path
     from dagster_project.recovery import RunnerGuard, cancel_own_runs
     from dagster_project.runner import materialize_everything, print_summary
 
     instance = dg.DagsterInstance.get()
     t0 = time.perf_counter()
-    # Ctrl-C / SIGTERM stop the run within seconds and leave no STARTED run behind (see recovery.RunnerGuard).
-    with RunnerGuard(instance) as guard:
-        try:
-            report = materialize_everything(instance, datasets=args.datasets or None)
-        except KeyboardInterrupt:
-            guard.interrupted.set()
-            report = None
-        if guard.interrupted.is_set():
-            cancel_own_runs(instance, "interrupted")
-            print("interrupted: stopped; no run of this process is left in progress", flush=True)
-            return 128 + (guard.signum or signal.SIGINT)
-    print_summary(report.summary, report.failures, time.perf_counter() - t0)
+    with Console(verbose=args.verbose, log_path=default_log_path(home)) as console:
+        # Ctrl-C / SIGTERM stop the run within seconds and leave no STARTED run behind (see recovery.RunnerGuard).
+        with RunnerGuard(instance, say=console.say) as guard:
+            try:
+                report = materialize_everything(instance, datasets=args.datasets or None, console=console)
+            except KeyboardInterrupt:
+                guard.interrupted.set()
+                report = None
+            if guard.interrupted.is_set():
+                cancel_own_runs(instance, "interrupted")
+                console.say("interrupted: stopped; no run of this process is left in progress")
+                return 128 + (guard.signum or signal.SIGINT)
+        seconds = time.perf_counter() - t0
+        if console.quiet:  # the per-asset table goes to the log; the terminal gets one line per dataset
+            print_summary(report.summary, report.failures, seconds)
+        print_summary(report.summary, report.failures, seconds, out=console.say, detailed=args.verbose)
+        if console.quiet:
+            console.say(f"full logs: {console.log_path}")
     return 0 if report.success else 1
 
 
@@ -138,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("prepare", help="parse the dbt project (manifest for Dagster)")
     run = sub.add_parser("run", help="materialise every asset on the configured data root")
     run.add_argument("datasets", nargs="*", help="only these datasets (default: all)")
+    run.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print the full logs (Dagster events, dbt) and per-asset table",
+    )
     samples = sub.add_parser("samples", help="regenerate the samples in assets/")
     samples.add_argument("names", nargs="*")
     docs = sub.add_parser("docs", help="serve the dbt docs site on http://127.0.0.1:8080")

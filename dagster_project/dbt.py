@@ -28,6 +28,7 @@ from dagster_project.storage import Lake
 from dagster_project.warehouse import Warehouse
 
 DUCKDB_POOL = "duckdb"
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 LAYERS = ("staging", "intermediate", "marts")
 
 dbt_project = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
@@ -60,6 +61,7 @@ def prepare_manifest(force: bool = False) -> Path:
     manifest = dbt_project.manifest_path
     if force or not manifest.exists():
         manifest.parent.mkdir(parents=True, exist_ok=True)
+        lake = Lake.from_env()
         with tempfile.TemporaryDirectory(prefix=".parse-", dir=manifest.parent) as tmp:
             subprocess.run(
                 [
@@ -74,11 +76,21 @@ def prepare_manifest(force: bool = False) -> Path:
                     tmp,
                     "--log-path",
                     tmp,
+                    # The same vars and target as the builds on the configured data root, so that each build
+                    # can reuse this parse (dagster-dbt copies partial_parse.msgpack into the run's target):
+                    # with other vars dbt re-parses in full, as it would without the file.
+                    "--vars",
+                    json.dumps(dbt_vars(lake)),
+                    "--target",
+                    dbt_target(lake),
                 ],
                 check=True,
                 cwd=dbt_project.project_dir,
                 stdin=subprocess.DEVNULL,
             )
+            partial = Path(tmp) / PARTIAL_PARSE_FILE
+            if partial.exists():
+                os.replace(partial, manifest.parent / PARTIAL_PARSE_FILE)
             os.replace(Path(tmp) / "manifest.json", manifest)
     return manifest
 
@@ -182,6 +194,9 @@ def generate_docs(lake: Lake, warehouse_path: str, log=print) -> dict[str, int]:
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="cdp-dbt-docs-") as target:
+        prepared = dbt_project.manifest_path.parent / PARTIAL_PARSE_FILE
+        if prepared.exists():  # reuse the prepared parse (dbt re-parses in full if its vars do not match)
+            shutil.copy(prepared, Path(target) / PARTIAL_PARSE_FILE)
         cmd = [
             dbt_executable(),
             "docs",

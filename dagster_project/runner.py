@@ -2,12 +2,14 @@
 
 A run cannot mix partitions definitions, so assets are materialised in three stages: (A) unpartitioned assets
 upstream of any partitioned one (raw files), (B) each partitioned asset set, one run per partition key (keys are
-discovered from the source and added to the instance), (C) everything downstream (dbt, models, evaluations).
+discovered from the source and added to the instance), (C) every other asset (unpartitioned datasets, dbt,
+models, evaluations, cards), in one run so that dbt is invoked once.
 Every run is recorded in the Dagster instance, so the UI shows them afterwards.
 """
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -44,13 +46,16 @@ def plan_stages(defs: dg.Definitions, groups: set[str] | None) -> tuple[Plan, di
     ]
     keyset = set(keys)
     parts = {k: graph.get(k).partitions_def for k in keys if graph.get(k).partitions_def is not None}
-    downstream: set[dg.AssetKey] = set()
+    # Stage A holds only what the partitioned assets need (their unpartitioned ancestors, e.g. raw files); every
+    # other unpartitioned asset waits for stage C, so that the whole warehouse is built by ONE dbt invocation
+    # (each one starts a dbt process and parses the project) and models of all datasets share that run.
+    upstream: set[dg.AssetKey] = set()
     frontier = list(parts)
     while frontier:
-        for child in graph.get(frontier.pop()).child_keys:
-            if child in keyset and child not in downstream:
-                downstream.add(child)
-                frontier.append(child)
+        for parent in graph.get(frontier.pop()).parent_keys:
+            if parent in keyset and parent not in upstream and parent not in parts:
+                upstream.add(parent)
+                frontier.append(parent)
     plan = Plan()
     pdefs: dict[str, dg.PartitionsDefinition] = {}
     topo = {k: i for i, k in enumerate(graph.toposorted_asset_keys)}
@@ -59,10 +64,10 @@ def plan_stages(defs: dg.Definitions, groups: set[str] | None) -> tuple[Plan, di
             name = getattr(parts[k], "name", None) or str(parts[k])
             pdefs[name] = parts[k]
             plan.partitioned.setdefault(name, []).append(k)
-        elif k in downstream:
-            plan.after.append(k)
-        else:
+        elif k in upstream:
             plan.before.append(k)
+        else:
+            plan.after.append(k)
     return plan, pdefs
 
 
@@ -82,9 +87,12 @@ def materialize_everything(
     datasets: list[str] | None = None,
     defs: dg.Definitions | None = None,
     resources: dict | None = None,
+    console=None,
 ) -> RunReport:
     """Materialise the given datasets (default: all). `resources` overrides the configured ones (tests use it
-    to point at a temporary lake and warehouse)."""
+    to point at a temporary lake and warehouse). `console` (a `dagster_project.console.Console`) receives the
+    progress lines, the runs' warnings and errors; without one they are printed."""
+    say: Callable[[str], None] = console.say if console is not None else (lambda m: print(m, flush=True))
     if defs is None:
         from dagster_project.definitions import defs as loaded_defs
 
@@ -98,7 +106,7 @@ def materialize_everything(
             new = [p for p in found if not instance.has_dynamic_partition(ds.partitions.name, p)]
             if new:
                 instance.add_dynamic_partitions(ds.partitions.name, new)
-            print(f"[{ds.name}] {len(found)} partitions ({len(new)} new)", flush=True)
+            say(f"[{ds.name}] {len(found)} partitions ({len(new)} new)")
 
     plan, pdefs = plan_stages(defs, groups)
     graph = defs.resolve_asset_graph()
@@ -107,14 +115,15 @@ def materialize_everything(
         raise ValueError("CDP_PROFILE=cluster: resources come from each worker's environment (CDP_DATA_ROOT)")
     resources = {**dict(defs.resources or {}), **(resources or {})}
     # Crash safety: runs whose process is gone release their pool slots before this run needs them.
-    recovery.before_run(instance, resources.get("lake"))
+    recovery.before_run(instance, resources.get("lake"), say=say)
     summary: dict[str, AssetSummary] = {}
     failures: list[str] = []
     results: list = []
 
     def execute(keys: list[dg.AssetKey], label: str, partition_key: str | None = None):
         recovery.raise_if_interrupted()  # after Ctrl-C / SIGTERM no further run starts
-        print(f"==> materialising {label} ({len(keys)} assets)", flush=True)
+        if partition_key is None:
+            say(f"==> materialising {label} ({len(keys)} assets)")
         tags = {"cdp/launched_by": "python -m dagster_project run", **recovery.process_tags()}
         if cluster.is_cluster():  # steps run on the Celery workers, with resources from their environment
             return cluster.materialize(keys, instance, partition_key=partition_key, tags=tags)
@@ -133,6 +142,8 @@ def materialize_everything(
             return
         result = result if result is not None else execute(keys, label, partition_key)
         results.append(result)
+        for line in run_warnings(instance, result.run_id):
+            say(f"   {line}")
         for ev in result.get_asset_materialization_events():
             key = ev.asset_key.to_user_string()
             s = summary.setdefault(key, AssetSummary(key, graph.get(ev.asset_key).group_name or ""))
@@ -158,21 +169,21 @@ def materialize_everything(
         if not result.success:
             failed_steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
             failures.append(f"{label}: run {result.run_id} failed at steps {failed_steps}")
-            for e in result.all_events:
-                if e.event_type_value == "STEP_FAILURE" and e.step_failure_data and e.step_failure_data.error:
-                    print(f"   {e.step_key}: {e.step_failure_data.error.message.strip()[:500]}", flush=True)
 
-    run(plan.before, "sources" if plan.partitioned else "all assets")
+    run(plan.before, "sources of the partitioned datasets")
     for name, keys in plan.partitioned.items():
         pdef = pdefs[name]
         pkeys = pdef.get_partition_keys(dynamic_partitions_store=instance)
+        say(f"==> materialising {name}: {len(pkeys)} partitions ({len(keys)} assets each)")
         # One run per partition; under the cluster profile they run concurrently, fanning out over the workers.
         executed = cluster.map_runs(
             lambda pk, k=keys, n=name: execute(k, f"{n} partition {pk}", pk), pkeys, instance
         )
-        for pk, result in zip(pkeys, executed, strict=True):
+        for i, (pk, result) in enumerate(zip(pkeys, executed, strict=True), start=1):
+            if console is not None:
+                console.progress(i, len(pkeys), f"{pk}: {'ok' if result.success else 'FAILED'}")
             run(keys, f"{name} partition {pk}", partition_key=pk, result=result)
-    run(plan.after, "transforms, models and evaluations")
+    run(plan.after, "tables, warehouse, models and evaluations" if plan.partitioned else "all assets")
     order = {
         k.to_user_string(): i
         for i, k in enumerate(plan.before + sum(plan.partitioned.values(), []) + plan.after)
@@ -181,24 +192,76 @@ def materialize_everything(
     return RunReport(rows, failures, results)
 
 
-def print_summary(rows: list[AssetSummary], failures: list[str], seconds: float) -> None:
+WARNING_LINES_PER_RUN = 20
+
+
+def run_warnings(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """The run's log lines at WARNING and above (user warnings, step failures with their error), one line
+    each, de-duplicated, so the terminal shows them while the full event stream stays in the log file."""
+    seen: set[str] = set()
+    lines: list[str] = []
+    for entry in instance.all_logs(run_id):
+        if entry.level < logging.WARNING:
+            continue
+        text = entry.user_message.strip()
+        event = entry.dagster_event
+        if event is not None and event.is_step_failure and event.step_failure_data.error is not None:
+            error = event.step_failure_data.error
+            while error.cause is not None:  # Dagster wraps the user's exception: show the original
+                error = error.cause
+            text = error.message.strip()
+        text = " ".join(text.split())[:400]
+        line = f"{'ERROR' if entry.level >= logging.ERROR else 'WARNING'} {entry.step_key or 'run'}: {text}"
+        if line not in seen:
+            seen.add(line)
+            lines.append(line)
+    if len(lines) > WARNING_LINES_PER_RUN:
+        lines = [*lines[:WARNING_LINES_PER_RUN], f"... {len(lines) - WARNING_LINES_PER_RUN} more in the log"]
+    return lines
+
+
+def print_summary(
+    rows: list[AssetSummary],
+    failures: list[str],
+    seconds: float,
+    out: Callable[[str], None] = print,
+    detailed: bool = True,
+) -> None:
+    """The summary: with `detailed`, one line per asset; otherwise one line per dataset (assets, rows,
+    partitions, checks) followed by its headline metrics, which fits on a screen."""
     by_group: dict[str, list[AssetSummary]] = defaultdict(list)
     for r in rows:
         by_group[r.group].append(r)
-    header = f"{'asset':45} {'rows':>10} {'parts':>5} {'checks ok/failed':>17}  headline metric"
-    print("\n" + header + "\n" + "-" * len(header))
-    for group in sorted(by_group):
-        for r in by_group[group]:
-            rows_txt = "" if r.rows is None else str(r.rows)
-            parts = str(r.partitions) if r.partitions else ""
-            checks = f"{r.checks_passed}/{r.checks_failed}" if (r.checks_passed or r.checks_failed) else ""
-            print(f"{r.key:45} {rows_txt:>10} {parts:>5} {checks:>17}  {r.headline}")
-    print("-" * len(header))
-    print(
+    if detailed:
+        header = f"{'asset':45} {'rows':>10} {'parts':>5} {'checks ok/failed':>17}  headline metric"
+        out("\n" + header + "\n" + "-" * len(header))
+        for group in sorted(by_group):
+            for r in by_group[group]:
+                rows_txt = "" if r.rows is None else str(r.rows)
+                parts = str(r.partitions) if r.partitions else ""
+                checks = (
+                    f"{r.checks_passed}/{r.checks_failed}" if (r.checks_passed or r.checks_failed) else ""
+                )
+                out(f"{r.key:45} {rows_txt:>10} {parts:>5} {checks:>17}  {r.headline}")
+    else:
+        header = f"{'dataset / group':22} {'assets':>6} {'rows':>10} {'parts':>5} {'checks ok/failed':>17}"
+        out("\n" + header + "\n" + "-" * len(header))
+        for group in sorted(by_group):
+            members = by_group[group]
+            n_rows = sum(r.rows or 0 for r in members)
+            parts = max((r.partitions for r in members), default=0)
+            ok = sum(r.checks_passed for r in members)
+            bad = sum(r.checks_failed for r in members)
+            out(f"{group:22} {len(members):>6} {n_rows:>10} {parts or '':>5} {f'{ok}/{bad}':>17}")
+            for r in members:
+                if r.headline:
+                    out(f"{'':4}{r.key}: {r.headline}")
+    out("-" * len(header))
+    out(
         f"{len(rows)} assets materialised in {seconds:.0f} s; data root {settings.data_root()}; "
         f"warehouse {settings.warehouse_path()}"
     )
     if failures:
-        print("FAILURES:")
+        out("FAILURES:")
         for f in failures:
-            print(f"  - {f}")
+            out(f"  - {f}")
