@@ -118,16 +118,18 @@ def test_landsat_csv_semicolons_and_eos_gaps():
     assert feats.columns == ["surveyId", "landsat_red_mean"] and feats.height == n_surveys
 
 
-def test_env_gaps_are_null_then_filled_with_the_train_median():
+def test_env_gaps_stay_missing_for_the_model_to_impute_and_infinities_fail():
     soil = source.read_env_csv(FS, str(SAMPLE / source.env_relpath("train", "soilgrids")))
-    assert soil.null_count().sum_horizontal()[0] > 0  # the sample has empty soilgrids cells
-    medians = {c: soil[c].median() for c in soil.columns if c != "surveyId"}
-    filled = source.fill_env(soil, medians)
-    assert checks.env_no_missing(filled).passed
-    assert not checks.env_no_missing(soil).passed
-    col = "Soilgrid-bdod"
-    gap = soil[col].is_null()
-    assert (filled.filter(gap)[col] == medians[col]).all()
+    assert soil.null_count().sum_horizontal()[0] > 0  # the sample has empty soilgrids cells, kept as nulls
+    assert checks.env_finite(soil).passed
+    bad = soil.with_columns(
+        pl.when(pl.int_range(pl.len()) == 3)
+        .then(float("inf"))
+        .otherwise(pl.col("Soilgrid-bdod"))
+        .alias("Soilgrid-bdod")
+    )
+    res = checks.env_finite(bad)
+    assert not res.passed and res.unexpected_count == 1 and res.examples[0]["columns"] == "Soilgrid-bdod"
 
 
 def test_po_streams_in_batches_with_continuous_line_numbers():

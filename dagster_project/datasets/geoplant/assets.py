@@ -3,7 +3,6 @@ features and Sentinel-2 patch tensors, each validated in the step that writes it
 
 import base64
 import contextlib
-import re
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -313,21 +312,56 @@ def geoplant_po_occurrences(context: dg.AssetExecutionContext, lake: Lake, geopl
 # --- environmental features ---------------------------------------------------------------------------------
 
 
-def _find_env(rels: list[str], split: str, kind: str) -> str | None:
-    name = f"GLC24-PA-{split}-{kind}.csv"
-    hits = sorted(r for r in rels if PurePosixPath(r).name == name)
-    return hits[0] if hits else None
-
-
-def _find_landsat(rels: list[str], split: str) -> dict[str, str]:
-    # Train CSVs are spelled `landsat_time_series` or `landsat-time-series` depending on the release.
-    pattern = re.compile(rf"GLC24-PA-{split}-landsat[_-]time[_-]series-([a-z0-9]+)\.csv$")
-    out = {}
-    for rel in sorted(rels):
-        m = pattern.search(PurePosixPath(rel).name)
-        if m and m.group(1) in source.LANDSAT_BANDS:
-            out.setdefault(m.group(1), rel)
-    return out
+def read_env_families(
+    lake: Lake, rels: Sequence[str], surveys: pl.DataFrame
+) -> tuple[pl.DataFrame, dict[str, object]]:
+    """Every environmental family present among `rels`, joined per split onto the surveys (a survey or a family
+    missing from a split gets nulls), and what was found: families present/absent, the file(s) read per family,
+    the Landsat form of each band file, and candidates left unread because another file named the same family."""
+    env_files = source.discover_env_files(rels)
+    landsat_files = source.discover_landsat_files(rels)
+    files: dict[str, list[str]] = {}
+    unread: list[str] = []
+    forms: dict[str, str] = {}
+    frames = []
+    for split in source.SPLITS:
+        ids = surveys.filter(pl.col("split") == split)["surveyId"]
+        tables: dict[str, pl.DataFrame] = {}
+        for family in source.FAMILIES:
+            if family == "landsat":
+                bands = {band: paths for (sp, band), paths in sorted(landsat_files.items()) if sp == split}
+                if not bands:
+                    continue
+                long = []
+                for band in (b for b in source.LANDSAT_BANDS if b in bands):
+                    rel, *rest = bands[band]
+                    unread += rest
+                    forms[rel] = source.landsat_form(lake.fs, _raw(lake, rel), rel)[2]
+                    long.append(source.read_landsat_csv(lake.fs, _raw(lake, rel), band=band, file=rel))
+                    files.setdefault(family, []).append(rel)
+                tables[family] = source.landsat_features(pl.concat(long))
+                continue
+            paths = env_files.get((split, family))
+            if not paths:
+                continue
+            rel, *rest = paths
+            unread += rest
+            tables[family] = source.read_env_csv(lake.fs, _raw(lake, rel), file=rel, family=family)
+            files.setdefault(family, []).append(rel)
+        frames.append(source.join_env(tables, ids).with_columns(pl.lit(split).alias("split")))
+    env = pl.concat(frames, how="diagonal_relaxed")
+    predictors = [c for c in env.columns if c not in ("surveyId", "split")]
+    env = env.with_columns(pl.col(predictors).cast(pl.Float64).fill_nan(None)).select(
+        "surveyId", "split", *predictors
+    )
+    found = {
+        "families_present": [f for f in source.FAMILIES if f in files],
+        "families_absent": [f for f in source.FAMILIES if f not in files],
+        "files": files,
+        "landsat_forms": forms,
+        "unread_duplicates": unread,
+    }
+    return env.sort("split", "surveyId"), found
 
 
 @dg.asset(
@@ -339,7 +373,8 @@ def _find_landsat(rels: list[str], split: str) -> dict[str, str]:
             "geoplant_env_features_valid",
             asset="geoplant_env_features",
             blocking=True,
-            description="No null or NaN predictor is left after the documented fill (median of the PA train split).",
+            description="Every predictor value is finite or missing (an infinity would corrupt the medians and "
+            "scalers a model fits); missing values are kept and imputed by each model from its fitting subset.",
         )
     ],
 )
@@ -349,50 +384,32 @@ def geoplant_env_features(
     geoplant_raw_files: pl.DataFrame,
     geoplant_pa_surveys: pl.DataFrame,
 ):
-    """Environmental predictors of every PA survey, joined by surveyId: 19 bioclimatic averages (1981-2010),
-    elevation, human footprint, land cover, SoilGrids, and the mean of each Landsat band's quarterly series where
-    the Landsat CSVs are present. Documented fill: a missing or NaN value (a survey absent from a file, `eos` in
-    Landsat, an empty cell) takes the median of its column over the PA train split."""
-    rels = _relpaths(geoplant_raw_files)
-    frames, found = [], {}
-    for split in source.SPLITS:
-        ids = geoplant_pa_surveys.filter(pl.col("split") == split)["surveyId"]
-        tables = []
-        for kind in source.ENV_KINDS:
-            rel = _find_env(rels, split, kind)
-            if rel is not None:
-                tables.append(source.read_env_csv(lake.fs, _raw(lake, rel), file=rel))
-                found.setdefault(kind, []).append(rel)
-        landsat = _find_landsat(rels, split)
-        if landsat:
-            long = pl.concat(
-                [
-                    source.read_landsat_csv(lake.fs, _raw(lake, rel), band=band, file=rel)
-                    for band, rel in landsat.items()
-                ]
-            )
-            tables.append(source.landsat_features(long))
-            found.setdefault("landsat", []).extend(landsat.values())
-        frames.append(source.join_env(tables, ids).with_columns(pl.lit(split).alias("split")))
-    if not found:
-        raise FileNotFoundError(
-            "geoplant: no environmental CSV (GLC24-PA-<split>-<kind>.csv) among the raw files"
+    """Environmental predictors of every PA survey, joined by surveyId, from whichever optional families the
+    download holds (found by file-name pattern, Kaggle or Seafile naming): bioclimatic averages 1981-2010 (and the
+    monthly values, prefixed `monthly_`), elevation, human footprint, land cover, SoilGrids, and the mean of each
+    Landsat band's quarterly series (GLC23 `;`/`timeSerieID`/`eos` or GLC24 `,`/`surveyId` CSVs). A missing value
+    (a survey absent from a file, `eos`, an empty cell) stays missing: each model imputes it with medians of its
+    own fitting subset, so no statistic is computed over the hold-out. The families found are in the metadata."""
+    env, found = read_env_families(lake, _relpaths(geoplant_raw_files), geoplant_pa_surveys)
+    if not found["families_present"]:
+        context.log.warning(
+            "geoplant: no environmental CSV (GLC24-PA-<split>-<family>.csv) among the raw files; models use the "
+            "survey location only"
         )
-    env = pl.concat(frames, how="diagonal_relaxed")
     predictors = [c for c in env.columns if c not in ("surveyId", "split")]
-    env = env.with_columns(pl.col(predictors).cast(pl.Float64))
-    train = env.filter(pl.col("split") == "train")
-    medians = {c: train[c].fill_nan(None).median() for c in predictors}
-    gaps = int(sum(env[c].fill_nan(None).null_count() for c in predictors))
-    filled = source.fill_env(env, medians).select("surveyId", "split", *predictors)
-    report = python_report("geoplant_env_features", [checks.env_no_missing(filled)], filled.height)
+    missing = int(sum(env[c].null_count() for c in predictors))
+    report = python_report("geoplant_env_features", [checks.env_finite(env)], env.height)
     yield dg.Output(
-        filled,
+        env,
         metadata={
-            **table_metadata(filled, preview=False),
+            **table_metadata(env, preview=False),
             "predictors": len(predictors),
-            "cells_filled_with_train_median": gaps,
-            "files": dg.MetadataValue.json(found),
+            "families_present": ", ".join(found["families_present"]) or "none",
+            "families_absent": ", ".join(found["families_absent"]) or "none",
+            "missing_cells_left_for_model_imputation": missing,
+            "files": dg.MetadataValue.json(found["files"]),
+            "landsat_forms": dg.MetadataValue.json(found["landsat_forms"]),
+            "unread_duplicates": dg.MetadataValue.json(found["unread_duplicates"]),
         },
     )
     yield report.check_result("geoplant_env_features_valid", asset_key="geoplant_env_features")

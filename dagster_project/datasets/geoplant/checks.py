@@ -109,21 +109,20 @@ def every_survey_has_patch(surveys: pl.DataFrame, missing: list[dict]) -> RuleRe
     )
 
 
-def env_no_missing(env: pl.DataFrame, id_col: str = "surveyId") -> RuleResult:
-    """No null or NaN predictor is left after the documented median fill."""
+def env_finite(env: pl.DataFrame, id_col: str = "surveyId") -> RuleResult:
+    """Every predictor is finite or missing: an infinity would corrupt the medians and scalers fitted on it."""
     predictors = [c for c, t in env.schema.items() if c != id_col and t.is_float()]
-    bad_mask = (
-        pl.any_horizontal([pl.col(c).is_null() | pl.col(c).is_nan() for c in predictors])
+    bad = (
+        env.filter(pl.any_horizontal([pl.col(c).is_infinite() for c in predictors]))
         if predictors
-        else None
+        else env.clear()
     )
-    bad = env.filter(bad_mask) if bad_mask is not None else env.clear()
     examples = []
     for row in bad.head(MAX_EXAMPLES).iter_rows(named=True):
-        cols = [c for c in predictors if row[c] is None or row[c] != row[c]]
+        cols = [c for c in predictors if row[c] is not None and abs(row[c]) == float("inf")]
         examples.append({"surveyId": row[id_col], "columns": ", ".join(cols[:5])})
     return RuleResult(
-        rule="no NaN/null environmental value after the median fill",
+        rule="every environmental value is finite or missing",
         passed=bad.height == 0,
         unexpected_count=bad.height,
         element_count=env.height,
