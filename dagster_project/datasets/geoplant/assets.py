@@ -3,10 +3,14 @@ features and Sentinel-2 patch tensors, each validated in the step that writes it
 
 import base64
 import contextlib
+import os
+import shutil
+import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 import dagster as dg
 import numpy as np
@@ -16,6 +20,7 @@ import requests
 
 from dagster_project import settings
 from dagster_project.cluster import resource_hints
+from dagster_project.errors import SourceFormatError
 from dagster_project.metadata import table_metadata
 from dagster_project.raw import ingest_raw, is_http, raw_relpath, read_manifest
 from dagster_project.resources import SourceCredentials
@@ -27,6 +32,7 @@ from . import checks, source
 DATASET = "geoplant"
 GROUP = "geoplant"
 PO_TABLE = "tables/geoplant_po_occurrences"
+STAGING = "tables/_staging"  # outside every table's folder, so no reader's glob sees half-done output
 PATCH_ARRAYS = "arrays/geoplant_patches"
 PATCH_SHARD = 1000  # surveys per .npy shard: 1000 x 4 x 128 x 128 uint8 = 66 MB in memory at most
 
@@ -241,67 +247,126 @@ def geoplant_pa_surveys(context: dg.AssetExecutionContext, geoplant_pa_occurrenc
 # --- presence-only occurrences (streamed) -------------------------------------------------------------------
 
 
-def write_po_partitions(lake: Lake, batches, rules: Sequence[checks.StreamedRule]) -> Counter:
-    """Stream PO batches into one parquet file per year under `tables/geoplant_po_occurrences/year=<y>/`.
+def write_po_partitions(
+    lake: Lake, lf: pl.LazyFrame, rules: Sequence[checks.StreamedRule]
+) -> tuple[Counter, list[RuleResult]]:
+    """Write the presence-only lazy frame as one parquet file per year under
+    `tables/geoplant_po_occurrences/year=<y>/data.parquet`, and evaluate `rules`, in ONE streaming pass: the
+    partitioned sink and the rules' count aggregates are collected together (`pl.collect_all`), so polars reads
+    the CSV once and memory stays at the engine's buffers. Rows breaking a rule are written too (the blocking
+    check stops downstream work); their examples come from a second pass only when a rule fails.
 
-    Memory stays at about one batch: each batch is checked, split by year and appended as a row group to that
-    year's open writer. Every file is written atomically; if any batch fails, no partition is replaced. Years not
-    produced by this run are removed afterwards, so a rerun on a changed file leaves no stale partition.
-    """
-    rows: Counter = Counter()
-    with contextlib.ExitStack() as stack:
-        writers: dict[int, pq.ParquetWriter] = {}
-        for batch in batches:
-            for rule in rules:
-                rule.update(batch)
-            for (year,), part in batch.partition_by("year", as_dict=True, maintain_order=True).items():
-                table = part.to_arrow()
-                if year not in writers:
-                    fh = stack.enter_context(lake.atomic_open(f"{PO_TABLE}/year={year}/data.parquet", "wb"))
-                    writers[year] = stack.enter_context(
-                        pq.ParquetWriter(fh, table.schema, compression="zstd")
-                    )
-                writers[year].write_table(table)
-                rows[year] += part.height
-    keep = {f"year={y}" for y in rows}
-    for path in lake.glob(f"{PO_TABLE}/*"):
-        if PurePosixPath(path).name not in keep:
-            lake.fs.rm(path, recursive=True)
-    return rows
+    The sink goes to a staging folder first; files are moved into place only after the whole pass succeeded
+    (atomic per file), so a parse error leaves every existing partition as it was. Years not produced by this
+    run are removed afterwards. Returns (rows per year, rule results)."""
+    local = lake.is_local
+    # Locally the staging folder sits on the lake's disk, so moving a file into place is a rename.
+    stage = (
+        lake.path(f"{STAGING}/geoplant_po_occurrences-{uuid.uuid4().hex}")
+        if local
+        else tempfile.mkdtemp(prefix="geoplant-po-")
+    )
+    try:
+        os.makedirs(stage, exist_ok=True)
+        sink = lf.sink_parquet(
+            pl.PartitionBy(stage, key="year", include_key=True, approximate_bytes_per_file=None),
+            lazy=True,
+        )
+        _, counts = pl.collect_all([sink, checks.streamed_counts(lf, list(rules))])
+        results = checks.record_streamed(lf, list(rules), counts)
+        rows: Counter = Counter()
+        written = set()
+        for path, n in _numbered(sorted(Path(stage).rglob("*.parquet"))):
+            part = path.parent.name  # "year=<y>"
+            year = part.split("=", 1)[1]
+            rows[int(year) if year.lstrip("-").isdigit() else year] += pq.read_metadata(path).num_rows
+            rel = f"{PO_TABLE}/{part}/data{'' if n == 0 else f'-{n}'}.parquet"
+            written.add(rel)
+            if local:
+                os.makedirs(os.path.dirname(lake.path(rel)), exist_ok=True)
+                os.replace(path, lake.path(rel))
+            else:
+                with open(path, "rb") as src, lake.atomic_open(rel, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 8 << 20)
+        keep = {f"year={y}" for y in rows}
+        for path in lake.glob(f"{PO_TABLE}/*"):
+            if PurePosixPath(path).name not in keep:
+                lake.fs.rm(path, recursive=True)
+        for path in lake.glob(f"{PO_TABLE}/*/*.parquet"):
+            if lake.relative(path) not in written:
+                lake.fs.rm(path)
+        return rows, results
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(stage))  # the shared staging folder, when no other write uses it
+
+
+def ingest_po(lake: Lake, path: str, rel: str) -> tuple[Counter, list[RuleResult]]:
+    """Scan the LOCAL presence-only CSV `path` (raw relpath `rel`) and write it with its checks in one pass
+    (`write_po_partitions`). A value that does not parse is reported with file, line and column."""
+    lf = source.scan_po(path, file=rel)
+    try:
+        return write_po_partitions(lake, lf, checks.po_stream_rules())
+    except pl.exceptions.PolarsError as exc:
+        source.locate_bad_po_value(path, rel)
+        raise SourceFormatError(file=rel, rule="presence-only CSV parses", detail=str(exc)[:300]) from exc
+
+
+def _numbered(paths: list[Path]) -> list[tuple[Path, int]]:
+    seen: Counter = Counter()
+    out = []
+    for p in paths:
+        out.append((p, seen[p.parent.name]))
+        seen[p.parent.name] += 1
+    return out
+
+
+def _local_copy(lake: Lake, relpath: str, stack: contextlib.ExitStack) -> str:
+    """A local path of a raw file: the file itself on a local lake, else a temporary download (polars scans local
+    files; the platform's S3 goes through fsspec)."""
+    path = _raw(lake, relpath)
+    if lake.is_local:
+        return path
+    tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="geoplant-raw-"))
+    local = os.path.join(tmp, PurePosixPath(relpath).name)
+    lake.fs.get(path, local)
+    return local
 
 
 @dg.asset(
     name="geoplant_po_occurrences",
     op_tags=resource_hints(cpu="1", memory="2Gi"),  # Kubernetes requests/limits under dagster-k8s
     group_name=GROUP,
-    kinds={"pyarrow", "parquet"},
+    kinds={"polars", "parquet"},
     check_specs=[
         dg.AssetCheckSpec(
             "geoplant_po_occurrences_valid",
             asset="geoplant_po_occurrences",
             blocking=True,
-            description="Checked on every streamed batch: lat/lon inside the GeoPlant extent, speciesId within "
-            "0..11254, surveyId and year present.",
+            description="Checked on every row in the same streaming pass as the write: lat/lon inside the GeoPlant "
+            "extent, speciesId within 0..11254, surveyId and year present.",
         )
     ],
 )
 def geoplant_po_occurrences(context: dg.AssetExecutionContext, lake: Lake, geoplant_raw_files: pl.DataFrame):
     """Presence-only occurrences (GBIF; `GLC24_P0_metadata_train.csv`, also spelled `PO`), one row per record,
-    streamed from the raw CSV in 4 MB blocks into parquet partitioned by year
-    (`tables/geoplant_po_occurrences/year=<y>/data.parquet`), so the 5M-row file never sits in memory."""
+    streamed by polars from the raw CSV into parquet partitioned by year
+    (`tables/geoplant_po_occurrences/year=<y>/data.parquet`) with the checks evaluated in the same pass, so the
+    5M-row file never sits in memory. A value that does not parse stops the step naming file, line and column."""
     rel = source.find_po_file(_relpaths(geoplant_raw_files))
-    rules = checks.po_stream_rules()
     start = time.perf_counter()
-    rows = write_po_partitions(lake, source.iter_po_batches(lake.fs, _raw(lake, rel), file=rel), rules)
+    with contextlib.ExitStack() as stack:
+        rows, results = ingest_po(lake, _local_copy(lake, rel, stack), rel)
     elapsed = time.perf_counter() - start
     total = sum(rows.values())
-    report = python_report("geoplant_po_occurrences", [r.result() for r in rules], total)
+    report = python_report("geoplant_po_occurrences", results, total)
     yield dg.Output(
         None,
         metadata={
             "dagster/row_count": total,
             "source_file": rel,
-            "partitions": dg.MetadataValue.json({str(y): n for y, n in sorted(rows.items())}),
+            "partitions": dg.MetadataValue.json({str(y): n for y, n in sorted(rows.items(), key=str)}),
             "rows_per_second": round(total / elapsed, 1) if elapsed else 0.0,
             "path": dg.MetadataValue.path(lake.url(PO_TABLE)),
         },

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
@@ -378,56 +378,35 @@ def group_surveys(long: pl.DataFrame) -> pl.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------------
-# Presence-only occurrences (5M rows on the real data): streamed in blocks, never loaded whole.
+# Presence-only occurrences (5M rows on the real data): a polars lazy scan, never loaded whole.
 
 
-def iter_po_batches(
-    fs, path: str, *, block_bytes: int = 4 << 20, file: str | None = None
-) -> Iterator[pl.DataFrame]:
-    """Stream the presence-only CSV as typed polars frames of about `block_bytes` of CSV each.
-
-    pyarrow parses with the final types (fast path). If a value does not parse, the file is scanned again as
-    text to report the first bad line, so the error names file, line and column like the other readers.
-    """
+def scan_po(path: str, *, file: str | None = None) -> pl.LazyFrame:
+    """The presence-only CSV at the LOCAL `path` as a typed polars lazy frame with `source_file` and `source_row`
+    (line number), every column of PO_TYPES present (null when the file lacks it). Nothing is read but the
+    header until the frame is collected or sunk; a value that does not parse then raises polars' ComputeError,
+    which `locate_bad_po_value` turns into the file, line and column."""
     file = file or path
-    with fs.open(path, "rb") as fh:
+    with open(path, "rb") as fh:
         header = fh.readline().decode("utf-8", errors="replace")
     columns = _check_header(file, header, ",", PO_REQUIRED)
-    arrow_types = {c: _ARROW[PO_TYPES[c]] for c in columns if c in PO_TYPES}
+    lf = pl.scan_csv(
+        path,
+        schema_overrides={c: PO_TYPES[c] for c in columns if c in PO_TYPES},
+        row_index_name="source_row",
+        row_index_offset=2,
+    )
+    missing = [pl.lit(None, dtype=t).alias(c) for c, t in PO_TYPES.items() if c not in columns]
+    return lf.with_columns(*missing, pl.lit(file).alias("source_file")).select(
+        *PO_TYPES, "source_file", pl.col("source_row").cast(pl.Int64)
+    )
+
+
+def locate_bad_po_value(path: str, file: str, block_bytes: int = 4 << 20) -> None:
+    """Slow path after a parse failure of the LOCAL CSV `path`: re-read it as text and raise for the first value
+    that does not cast, naming `file`, the line and the column."""
     offset = 2
-    try:
-        with fs.open(path, "rb") as fh:
-            reader = pacsv.open_csv(
-                fh,
-                read_options=pacsv.ReadOptions(block_size=block_bytes),
-                convert_options=pacsv.ConvertOptions(column_types=arrow_types, strings_can_be_null=False),
-            )
-            for batch in reader:
-                frame = pl.from_arrow(batch)
-                n = frame.height
-                frame = frame.with_columns(
-                    pl.lit(file).alias("source_file"),
-                    (pl.int_range(n, dtype=pl.Int64) + offset).alias("source_row"),
-                )
-                offset += n
-                yield _po_select(frame)
-    except pa.ArrowInvalid as exc:
-        _locate_bad_po_value(fs, path, file, block_bytes)
-        raise SourceFormatError(file=file, rule="presence-only CSV parses", detail=str(exc)[:300]) from exc
-
-
-_ARROW = {pl.String: pa.string(), pl.Int32: pa.int32(), pl.Int64: pa.int64(), pl.Float64: pa.float64()}
-
-
-def _po_select(frame: pl.DataFrame) -> pl.DataFrame:
-    missing = [pl.lit(None, dtype=t).alias(c) for c, t in PO_TYPES.items() if c not in frame.columns]
-    return frame.with_columns(missing).select([*PO_TYPES, "source_file", "source_row"])
-
-
-def _locate_bad_po_value(fs, path: str, file: str, block_bytes: int) -> None:
-    """Slow path after a parse failure: re-read as text and raise for the first value that does not cast."""
-    offset = 2
-    with fs.open(path, "rb") as fh:
+    with open(path, "rb") as fh:
         reader = pacsv.open_csv(
             fh,
             read_options=pacsv.ReadOptions(block_size=block_bytes),
