@@ -256,6 +256,9 @@ def _baseline_metadata(model: TopKBaseline, lake: Lake, freq: pl.DataFrame, ware
     md = {
         "groups": len(model.rankings),
         "global_top_species": dg.MetadataValue.json(model.global_ranking[:10]),
+        # The naive baselines read no environmental predictor: they work with any subset of families.
+        "predictor_families": "none (species frequencies of the training subset"
+        + (f", grouped by {model.key_column})" if model.key_column else ")"),
         **training_fingerprint(lake, DATASET, {FREQUENCIES: freq}),
     }
     if model.key_column:
