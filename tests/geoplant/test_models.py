@@ -133,3 +133,5 @@ def test_a_configured_feature_of_a_missing_family_is_an_error_naming_the_family(
         models.resolve_features(cols, ["Bio12", "Elevation"])
     with pytest.raises(ValueError, match="'wind' is provided by no known family"):
         models.resolve_features(cols, ["wind"])
+    with pytest.raises(ValueError, match="'Bio25' is not a column of the 'bioclimatic' files present"):
+        models.resolve_features([*cols, "Bio1"], ["Bio25"])

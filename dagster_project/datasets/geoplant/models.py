@@ -174,9 +174,11 @@ def resolve_features(columns: list[str], configured: list[str]) -> tuple[list[st
             families = sorted(set(present.values()))
             needs = {f: source.predictor_family(f) for f in missing}
             detail = "; ".join(
-                f"{f!r} needs the {fam!r} family (GLC24-PA-<split>-{fam}.csv), absent from this download"
-                if fam
-                else f"{f!r} is provided by no known family"
+                f"{f!r} is provided by no known family"
+                if fam is None
+                else f"{f!r} is not a column of the {fam!r} files present"
+                if fam in families
+                else f"{f!r} needs the {fam!r} family (GLC24-PA-<split>-{fam}.csv), absent from this download"
                 for f, fam in needs.items()
             )
             raise ValueError(
