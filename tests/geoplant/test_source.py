@@ -118,25 +118,65 @@ def test_landsat_csv_semicolons_and_eos_gaps():
     assert feats.columns == ["surveyId", "landsat_red_mean"] and feats.height == n_surveys
 
 
-def test_env_gaps_are_null_then_filled_with_the_train_median():
+def test_env_gaps_stay_missing_for_the_model_to_impute_and_infinities_fail():
     soil = source.read_env_csv(FS, str(SAMPLE / source.env_relpath("train", "soilgrids")))
-    assert soil.null_count().sum_horizontal()[0] > 0  # the sample has empty soilgrids cells
-    medians = {c: soil[c].median() for c in soil.columns if c != "surveyId"}
-    filled = source.fill_env(soil, medians)
-    assert checks.env_no_missing(filled).passed
-    assert not checks.env_no_missing(soil).passed
-    col = "Soilgrid-bdod"
-    gap = soil[col].is_null()
-    assert (filled.filter(gap)[col] == medians[col]).all()
+    assert soil.null_count().sum_horizontal()[0] > 0  # the sample has empty soilgrids cells, kept as nulls
+    assert checks.env_finite(soil).passed
+    bad = soil.with_columns(
+        pl.when(pl.int_range(pl.len()) == 3)
+        .then(float("inf"))
+        .otherwise(pl.col("Soilgrid-bdod"))
+        .alias("Soilgrid-bdod")
+    )
+    res = checks.env_finite(bad)
+    assert not res.passed and res.unexpected_count == 1 and res.examples[0]["columns"] == "Soilgrid-bdod"
 
 
-def test_po_streams_in_batches_with_continuous_line_numbers():
+def test_po_scan_is_typed_with_continuous_line_numbers():
     path = str(SAMPLE / source.PO_FILES[0])
-    batches = list(source.iter_po_batches(FS, path, block_bytes=64 << 10))
-    assert len(batches) > 3
-    whole = pl.concat(batches)
+    whole = source.scan_po(path, file="po.csv").collect()
     assert whole["source_row"].to_list() == list(range(2, whole.height + 2))
+    assert set(whole["source_file"]) == {"po.csv"}
     assert whole.drop("source_file", "source_row").equals(pl.read_csv(path, schema_overrides=source.PO_TYPES))
+
+
+def test_po_ingest_writes_year_partitions_and_checks_in_one_pass(tmp_path):
+    from dagster_project.datasets.geoplant.assets import PO_TABLE, STAGING, ingest_po
+    from dagster_project.storage import Lake
+
+    lines = (SAMPLE / source.PO_FILES[0]).read_text().splitlines()
+    cols = lines[0].split(",")
+    bad = lines[100].split(",")
+    bad[cols.index("lat")] = "80.5"  # line 101: outside the extent
+    lines[100] = ",".join(bad)
+    csv = tmp_path / "po.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    lake = Lake(root=str(tmp_path / "lake"))
+    rows, results = ingest_po(lake, str(csv), "GLC24_P0_metadata_train.csv")
+    assert sum(rows.values()) == len(lines) - 1 and sorted(rows) == list(range(2017, 2022))
+    extent = results[0]
+    assert not extent.passed and extent.unexpected_count == 1
+    assert extent.examples == [
+        {
+            "source_file": "GLC24_P0_metadata_train.csv",
+            "source_row": 101,
+            "lat": 80.5,
+            "lon": float(bad[cols.index("lon")]),
+        }
+    ]
+    assert all(r.passed for r in results[1:])
+    written = pl.read_parquet(lake.path(f"{PO_TABLE}/*/*.parquet"))
+    assert written.height == len(lines) - 1 and written["source_row"].sort().to_list() == list(
+        range(2, len(lines) + 1)
+    )
+    assert (pl.read_parquet(lake.path(f"{PO_TABLE}/year=2019/data.parquet"))["year"] == 2019).all()
+    assert not lake.exists(STAGING)
+    # A file with only some years replaces the table whole: no stale partition is left.
+    keep = [lines[0]] + [ln for ln in lines[1:] if ln.split(",")[cols.index("year")] in ("2018", "2020")]
+    csv.write_text("\n".join(keep) + "\n")
+    rows, _ = ingest_po(lake, str(csv), "po.csv")
+    assert sorted(rows) == [2018, 2020]
+    assert sorted(Path(p).name for p in lake.glob(f"{PO_TABLE}/*")) == ["year=2018", "year=2020"]
 
 
 # --- bad input ------------------------------------------------------------------------------------
@@ -167,7 +207,7 @@ def test_missing_column_is_named(tmp_path):
     po = pl.read_csv(SAMPLE / source.PO_FILES[0]).drop("speciesId")
     po.write_csv(tmp_path / "po.csv")
     with pytest.raises(SourceFormatError, match="speciesId"):
-        next(source.iter_po_batches(FS, str(tmp_path / "po.csv")))
+        source.scan_po(str(tmp_path / "po.csv"))
 
 
 def test_unparseable_value_names_its_line(tmp_path):
@@ -179,15 +219,23 @@ def test_unparseable_value_names_its_line(tmp_path):
     assert err.value.row == 42 and err.value.rule == "column lat is Float64"
 
 
-def test_unparseable_po_value_deep_in_the_stream_names_its_line(tmp_path):
+def test_unparseable_po_value_deep_in_the_stream_names_its_line_and_replaces_nothing(tmp_path):
+    from dagster_project.datasets.geoplant.assets import PO_TABLE, ingest_po
+    from dagster_project.storage import Lake
+
+    lake = Lake(root=str(tmp_path / "lake"))
+    ingest_po(lake, str(SAMPLE / source.PO_FILES[0]), "po.csv")
+    before = {p: Path(p).read_bytes() for p in lake.glob(f"{PO_TABLE}/*/*.parquet")}
     lines = (SAMPLE / source.PO_FILES[0]).read_text().splitlines()
     parts = lines[4000].split(",")
     parts[10] = "Quercus"  # speciesId
     lines[4000] = ",".join(parts)
     (tmp_path / "po.csv").write_text("\n".join(lines) + "\n")
     with pytest.raises(SourceFormatError) as err:
-        list(source.iter_po_batches(FS, str(tmp_path / "po.csv"), block_bytes=32 << 10))
-    assert err.value.row == 4001 and "speciesId" in err.value.rule
+        ingest_po(lake, str(tmp_path / "po.csv"), "po.csv")
+    assert err.value.row == 4001 and "speciesId" in err.value.rule and "po.csv" in str(err.value)
+    # The failed pass replaced no partition.
+    assert {p: Path(p).read_bytes() for p in lake.glob(f"{PO_TABLE}/*/*.parquet")} == before
 
 
 def test_unreadable_jpeg_names_file_and_survey(bundle):
@@ -219,26 +267,28 @@ def test_swapped_and_out_of_range_coordinates_are_flagged():
     assert res.examples[0]["source_file"] == "pa.csv" and res.examples[0]["source_row"] == 7
 
 
-def test_po_stream_rules_accumulate_counts_and_examples():
+def test_po_stream_rules_count_in_one_aggregate_and_fetch_examples_of_failures_only():
     rules = checks.po_stream_rules()
-    batch = pl.DataFrame(
+    lf = pl.LazyFrame(
         {
-            "lat": [45.0, 80.0, 46.0],
-            "lon": [5.0, 5.0, 5.0],
-            "speciesId": [1, 2, 20000],
-            "surveyId": [1, 2, 3],
-            "year": [2018, 2019, 2020],
-            "source_file": ["po.csv"] * 3,
-            "source_row": [2, 3, 4],
+            "lat": [45.0, 80.0, 46.0, None],
+            "lon": [5.0, 5.0, 5.0, 5.0],
+            "speciesId": [1, 2, 20000, 3],
+            "surveyId": [1, 2, 3, 4],
+            "year": [2018, 2019, 2020, 2021],
+            "source_file": ["po.csv"] * 4,
+            "source_row": [2, 3, 4, 5],
         }
     )
-    for rule in rules:
-        rule.update(batch)
-        rule.update(batch)
-    extent, species = rules[0].result(), rules[1].result()
-    assert not extent.passed and extent.unexpected_count == 2 and extent.examples[0]["source_row"] == 3
-    assert not species.passed and species.examples[0]["speciesId"] == 20000
-    assert rules[2].result().passed
+    counts = checks.streamed_counts(lf, rules).collect()
+    assert counts.height == 1 and counts["rows"][0] == 4
+    extent, species, survey, year = checks.record_streamed(lf, rules, counts)
+    assert not extent.passed and extent.unexpected_count == 2 and extent.element_count == 4
+    assert [e["source_row"] for e in extent.examples] == [3, 5]  # a null latitude breaks the rule too
+    assert not species.passed and species.examples == [
+        {"source_file": "po.csv", "source_row": 4, "speciesId": 20000}
+    ]
+    assert survey.passed and year.passed and survey.examples == []
 
 
 def test_pa_suite_flags_duplicate_pairs_and_out_of_range_rows_with_file_and_line():

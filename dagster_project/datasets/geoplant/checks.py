@@ -1,5 +1,5 @@
 """Validation rules for the GeoPlant tables: GX suites for the PA occurrence table and plain-Python rules for
-what GX cannot express (swapped coordinates, grouped surveys, patch coverage, streamed PO batches, env NaN).
+what GX cannot express (swapped coordinates, grouped surveys, patch coverage, streamed PO rows, env values).
 
 Every failure names the file and the line (or the survey) so a user can open the source record.
 """
@@ -109,21 +109,20 @@ def every_survey_has_patch(surveys: pl.DataFrame, missing: list[dict]) -> RuleRe
     )
 
 
-def env_no_missing(env: pl.DataFrame, id_col: str = "surveyId") -> RuleResult:
-    """No null or NaN predictor is left after the documented median fill."""
+def env_finite(env: pl.DataFrame, id_col: str = "surveyId") -> RuleResult:
+    """Every predictor is finite or missing: an infinity would corrupt the medians and scalers fitted on it."""
     predictors = [c for c, t in env.schema.items() if c != id_col and t.is_float()]
-    bad_mask = (
-        pl.any_horizontal([pl.col(c).is_null() | pl.col(c).is_nan() for c in predictors])
+    bad = (
+        env.filter(pl.any_horizontal([pl.col(c).is_infinite() for c in predictors]))
         if predictors
-        else None
+        else env.clear()
     )
-    bad = env.filter(bad_mask) if bad_mask is not None else env.clear()
     examples = []
     for row in bad.head(MAX_EXAMPLES).iter_rows(named=True):
-        cols = [c for c in predictors if row[c] is None or row[c] != row[c]]
+        cols = [c for c in predictors if row[c] is not None and abs(row[c]) == float("inf")]
         examples.append({"surveyId": row[id_col], "columns": ", ".join(cols[:5])})
     return RuleResult(
-        rule="no NaN/null environmental value after the median fill",
+        rule="every environmental value is finite or missing",
         passed=bad.height == 0,
         unexpected_count=bad.height,
         element_count=env.height,
@@ -133,7 +132,9 @@ def env_no_missing(env: pl.DataFrame, id_col: str = "surveyId") -> RuleResult:
 
 @dataclass
 class StreamedRule:
-    """A rule evaluated batch by batch over a streamed table, accumulating counts and the first examples."""
+    """A rule over a table that is streamed, never held whole: its count is one aggregate expression that rides
+    in the same lazy pass as the write (`count_expr`); examples are fetched by a second, filtered pass only when
+    the rule fails (`record`)."""
 
     rule: str
     predicate: pl.Expr  # True where a row BREAKS the rule
@@ -142,12 +143,17 @@ class StreamedRule:
     unexpected_count: int = 0
     examples: list[dict] = field(default_factory=list)
 
-    def update(self, batch: pl.DataFrame) -> None:
-        bad = batch.filter(self.predicate.fill_null(True))
-        self.element_count += batch.height
-        self.unexpected_count += bad.height
-        if len(self.examples) < MAX_EXAMPLES and bad.height:
-            self.examples += _examples(bad, self.value_cols)[: MAX_EXAMPLES - len(self.examples)]
+    def breaks(self) -> pl.Expr:
+        return self.predicate.fill_null(True)
+
+    def count_expr(self, name: str) -> pl.Expr:
+        return self.breaks().sum().alias(name)
+
+    def record(self, lf: pl.LazyFrame, element_count: int, unexpected_count: int) -> None:
+        self.element_count, self.unexpected_count = element_count, unexpected_count
+        if unexpected_count:
+            bad = lf.filter(self.breaks()).head(MAX_EXAMPLES).collect()
+            self.examples = _examples(bad, self.value_cols)
 
     def result(self) -> RuleResult:
         return RuleResult(
@@ -159,8 +165,21 @@ class StreamedRule:
         )
 
 
+def streamed_counts(lf: pl.LazyFrame, rules: list[StreamedRule]) -> pl.LazyFrame:
+    """One-row lazy aggregate: `rows` and `rule_<i>` (rows breaking rule i), to collect with the write."""
+    return lf.select(pl.len().alias("rows"), *[r.count_expr(f"rule_{i}") for i, r in enumerate(rules)])
+
+
+def record_streamed(lf: pl.LazyFrame, rules: list[StreamedRule], counts: pl.DataFrame) -> list[RuleResult]:
+    """Store the collected counts in each rule (examples from a second pass only for failing rules)."""
+    total = int(counts["rows"][0])
+    for i, r in enumerate(rules):
+        r.record(lf, total, int(counts[f"rule_{i}"][0]))
+    return [r.result() for r in rules]
+
+
 def po_stream_rules() -> list[StreamedRule]:
-    """Rules checked on every presence-only batch while it streams to parquet."""
+    """Rules checked on every presence-only row in the same streaming pass that writes the parquet."""
     return [
         StreamedRule(
             f"lat/lon inside the extent ({EXTENT})",

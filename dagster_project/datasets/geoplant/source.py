@@ -8,7 +8,8 @@ carry `source_file` and `source_row` (the line number in the file) so later chec
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
@@ -39,9 +40,50 @@ SAMPLE_SUBMISSION_FILE = "GLC24_SAMPLE_SUBMISSION.csv"
 ENV_ROOT = "EnvironmentalRasters/EnvironmentalRasters"
 ENV_KINDS = ("bioclimatic", "elevation", "human_footprint", "landcover", "soilgrids")
 LANDSAT_BANDS = ("red", "green", "blue", "nir", "swir1", "swir2")
+# Landsat CSVs come in two forms: GLC23 (`;`, key `timeSerieID`, `eos` = no value; the organisers' sample data and
+# malpolon's CSVTimeSeriesProvider) and GLC24 (`,`, key `surveyId`, empty cell = no value; reported by two
+# independent GLC24 pipelines, not verified against a release). The key column decides which separator is expected.
 LANDSAT_KEY = "timeSerieID"
+LANDSAT_FORMS = {"timeSerieID": (";", "GLC23"), "surveyId": (",", "GLC24")}
 LANDSAT_MISSING = "eos"
 SPLITS = ("train", "test")
+
+# Optional predictor families. A download may hold any subset, under the Kaggle naming
+# (`EnvironmentalRasters/EnvironmentalRasters/Climate/Average 1981-2010/GLC24-PA-train-bioclimatic.csv`) or the
+# Seafile one (`EnvironmentalRasters/Climate/GLC24-PA-train-bioclimatic-average.csv`, `...-human-footprint.csv`,
+# `Soilgrids/`, `SatelliteTimeSeries/GLC24-PA-train-landsat-time-series-red.csv`): files are found by name pattern,
+# wherever they sit.
+FAMILIES = (
+    "bioclimatic",
+    "bioclimatic_monthly",
+    "elevation",
+    "human_footprint",
+    "landcover",
+    "soilgrids",
+    "landsat",
+)
+_ENV_FILE = re.compile(
+    r"^(?:GLC24[-_])?PA[-_](?P<split>train|test)[-_]"
+    r"(?P<family>bioclimatic(?:[-_](?:average|monthly))?|elevation|human[-_]footprint|land[-_]?cover|soil[-_]?grids?)"
+    r"\.csv$",
+    re.IGNORECASE,
+)
+_LANDSAT_FILE = re.compile(
+    r"^(?:GLC24[-_])?PA[-_](?P<split>train|test)[-_]landsat[-_]time[-_]series[-_](?P<band>[a-z0-9]+)\.csv$",
+    re.IGNORECASE,
+)
+# Which family a predictor column belongs to (GLC24 column names), to say which family a missing feature needs.
+# Columns of the monthly bioclimatic CSV are prefixed `monthly_` on reading so they never collide with the averages.
+MONTHLY_PREFIX = "monthly_"
+FAMILY_COLUMNS = {
+    "bioclimatic": re.compile(r"^bio\d+$", re.IGNORECASE),
+    "bioclimatic_monthly": re.compile(rf"^{MONTHLY_PREFIX}", re.IGNORECASE),
+    "elevation": re.compile(r"^elevation$", re.IGNORECASE),
+    "human_footprint": re.compile(r"^human[-_ ]?footprint", re.IGNORECASE),
+    "landcover": re.compile(r"^land[-_ ]?cover", re.IGNORECASE),
+    "soilgrids": re.compile(r"^soil[-_ ]?grids?", re.IGNORECASE),
+    "landsat": re.compile(r"^landsat_", re.IGNORECASE),
+}
 
 # The GeoPlant metadata misspells district as `disctrict` (the authors' XGBoost config maps it too).
 COLUMN_ALIASES = {"disctrict": "district"}
@@ -169,6 +211,50 @@ def find_file(names: Sequence[str], filename: str) -> str:
     return hits[0]
 
 
+def _family_name(raw: str) -> str:
+    raw = raw.lower().replace("-", "_")
+    if raw.startswith("bioclimatic"):
+        return "bioclimatic_monthly" if raw.endswith("monthly") else "bioclimatic"
+    if raw.startswith("human"):
+        return "human_footprint"
+    if raw.startswith("land"):
+        return "landcover"
+    if raw.startswith("soil"):
+        return "soilgrids"
+    return raw
+
+
+def discover_env_files(names: Sequence[str]) -> dict[tuple[str, str], list[str]]:
+    """Environmental CSVs among `names` (relpaths), by (split, family), under either naming. Several candidates
+    for one (split, family) (e.g. both releases unpacked side by side) are all listed, sorted; the reader takes
+    the first and the asset reports the others."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for name in sorted(names):
+        m = _ENV_FILE.match(PurePosixPath(name).name)
+        if m:
+            out.setdefault((m["split"].lower(), _family_name(m["family"])), []).append(name)
+    return out
+
+
+def discover_landsat_files(names: Sequence[str]) -> dict[tuple[str, str], list[str]]:
+    """Landsat band CSVs among `names`, by (split, band): `landsat_time_series` or `landsat-time-series`, with or
+    without the `GLC24-` prefix. Unknown band names are ignored."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for name in sorted(names):
+        m = _LANDSAT_FILE.match(PurePosixPath(name).name)
+        if m and m["band"].lower() in LANDSAT_BANDS:
+            out.setdefault((m["split"].lower(), m["band"].lower()), []).append(name)
+    return out
+
+
+def predictor_family(column: str) -> str | None:
+    """The family a predictor column belongs to (None for a column of no known family, e.g. lat/lon)."""
+    for family, pattern in FAMILY_COLUMNS.items():
+        if pattern.search(column):
+            return family
+    return None
+
+
 # --------------------------------------------------------------------------------------------------
 # CSV helpers
 
@@ -292,56 +378,35 @@ def group_surveys(long: pl.DataFrame) -> pl.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------------
-# Presence-only occurrences (5M rows on the real data): streamed in blocks, never loaded whole.
+# Presence-only occurrences (5M rows on the real data): a polars lazy scan, never loaded whole.
 
 
-def iter_po_batches(
-    fs, path: str, *, block_bytes: int = 4 << 20, file: str | None = None
-) -> Iterator[pl.DataFrame]:
-    """Stream the presence-only CSV as typed polars frames of about `block_bytes` of CSV each.
-
-    pyarrow parses with the final types (fast path). If a value does not parse, the file is scanned again as
-    text to report the first bad line, so the error names file, line and column like the other readers.
-    """
+def scan_po(path: str, *, file: str | None = None) -> pl.LazyFrame:
+    """The presence-only CSV at the LOCAL `path` as a typed polars lazy frame with `source_file` and `source_row`
+    (line number), every column of PO_TYPES present (null when the file lacks it). Nothing is read but the
+    header until the frame is collected or sunk; a value that does not parse then raises polars' ComputeError,
+    which `locate_bad_po_value` turns into the file, line and column."""
     file = file or path
-    with fs.open(path, "rb") as fh:
+    with open(path, "rb") as fh:
         header = fh.readline().decode("utf-8", errors="replace")
     columns = _check_header(file, header, ",", PO_REQUIRED)
-    arrow_types = {c: _ARROW[PO_TYPES[c]] for c in columns if c in PO_TYPES}
+    lf = pl.scan_csv(
+        path,
+        schema_overrides={c: PO_TYPES[c] for c in columns if c in PO_TYPES},
+        row_index_name="source_row",
+        row_index_offset=2,
+    )
+    missing = [pl.lit(None, dtype=t).alias(c) for c, t in PO_TYPES.items() if c not in columns]
+    return lf.with_columns(*missing, pl.lit(file).alias("source_file")).select(
+        *PO_TYPES, "source_file", pl.col("source_row").cast(pl.Int64)
+    )
+
+
+def locate_bad_po_value(path: str, file: str, block_bytes: int = 4 << 20) -> None:
+    """Slow path after a parse failure of the LOCAL CSV `path`: re-read it as text and raise for the first value
+    that does not cast, naming `file`, the line and the column."""
     offset = 2
-    try:
-        with fs.open(path, "rb") as fh:
-            reader = pacsv.open_csv(
-                fh,
-                read_options=pacsv.ReadOptions(block_size=block_bytes),
-                convert_options=pacsv.ConvertOptions(column_types=arrow_types, strings_can_be_null=False),
-            )
-            for batch in reader:
-                frame = pl.from_arrow(batch)
-                n = frame.height
-                frame = frame.with_columns(
-                    pl.lit(file).alias("source_file"),
-                    (pl.int_range(n, dtype=pl.Int64) + offset).alias("source_row"),
-                )
-                offset += n
-                yield _po_select(frame)
-    except pa.ArrowInvalid as exc:
-        _locate_bad_po_value(fs, path, file, block_bytes)
-        raise SourceFormatError(file=file, rule="presence-only CSV parses", detail=str(exc)[:300]) from exc
-
-
-_ARROW = {pl.String: pa.string(), pl.Int32: pa.int32(), pl.Int64: pa.int64(), pl.Float64: pa.float64()}
-
-
-def _po_select(frame: pl.DataFrame) -> pl.DataFrame:
-    missing = [pl.lit(None, dtype=t).alias(c) for c, t in PO_TYPES.items() if c not in frame.columns]
-    return frame.with_columns(missing).select([*PO_TYPES, "source_file", "source_row"])
-
-
-def _locate_bad_po_value(fs, path: str, file: str, block_bytes: int) -> None:
-    """Slow path after a parse failure: re-read as text and raise for the first value that does not cast."""
-    offset = 2
-    with fs.open(path, "rb") as fh:
+    with open(path, "rb") as fh:
         reader = pacsv.open_csv(
             fh,
             read_options=pacsv.ReadOptions(block_size=block_bytes),
@@ -360,9 +425,18 @@ def _locate_bad_po_value(fs, path: str, file: str, block_bytes: int) -> None:
 # Environmental values and Landsat time series
 
 
-def read_env_csv(fs, path: str, *, file: str | None = None) -> pl.DataFrame:
-    """One environmental CSV (surveyId + numeric predictors) with every predictor as Float64, gaps as null."""
+def read_env_csv(fs, path: str, *, file: str | None = None, family: str | None = None) -> pl.DataFrame:
+    """One environmental CSV (surveyId + numeric predictors) with every predictor as Float64, gaps as null.
+    Columns of the monthly bioclimatic family get the `monthly_` prefix (see FAMILY_COLUMNS)."""
     frame = _read_text_csv(fs, path, ",", ["surveyId"], file)
+    if family == "bioclimatic_monthly":
+        frame = frame.rename(
+            {
+                c: MONTHLY_PREFIX + c
+                for c in frame.columns
+                if c not in ("surveyId", "source_file", "source_row") and not c.startswith(MONTHLY_PREFIX)
+            }
+        )
     predictors = [c for c in frame.columns if c not in ("surveyId", "source_file", "source_row")]
     types = {"surveyId": pl.Int64, **dict.fromkeys(predictors, pl.Float64)}
     frame = _cast_strict(file or path, frame, types, null_values=("nan", "NaN", "NA"))
@@ -376,38 +450,53 @@ def read_env_csv(fs, path: str, *, file: str | None = None) -> pl.DataFrame:
     return frame.select(["surveyId", *predictors])
 
 
-def join_env(frames: Sequence[pl.DataFrame], survey_ids: pl.Series) -> pl.DataFrame:
-    """Left-join every environmental table onto the survey ids (a survey missing from a file gets nulls)."""
+def join_env(
+    frames: Sequence[pl.DataFrame] | Mapping[str, pl.DataFrame], survey_ids: pl.Series
+) -> pl.DataFrame:
+    """Left-join every environmental table onto the survey ids (a survey missing from a file gets nulls). With a
+    mapping family -> table, a column that an earlier family already provides is renamed `<family>_<column>`."""
     out = pl.DataFrame({"surveyId": survey_ids.unique().sort()})
-    for frame in frames:
-        out = out.join(frame, on="surveyId", how="left")
+    items = frames.items() if isinstance(frames, Mapping) else ((None, f) for f in frames)
+    for family, frame in items:
+        clash = {c: f"{family}_{c}" for c in frame.columns if c != "surveyId" and c in out.columns}
+        out = out.join(frame.rename(clash), on="surveyId", how="left")
     return out
 
 
-def fill_env(frame: pl.DataFrame, medians: dict[str, float]) -> pl.DataFrame:
-    """Documented fill: a missing or NaN predictor takes the median of that column over the PA train split
-    (0.0 when the whole column is empty), the usual imputation of the GeoPlant tabular baselines."""
-    return frame.with_columns(
-        [
-            pl.col(c).fill_nan(None).fill_null(medians.get(c) if medians.get(c) is not None else 0.0)
-            for c in medians
-        ]
+def landsat_form(fs, path: str, file: str | None = None) -> tuple[str, str, str]:
+    """(key column, separator, form name) of a Landsat CSV, from its header: `timeSerieID` means the GLC23 form
+    (`;`), `surveyId` the GLC24 form (`,`). A header with the key but the other separator is an error naming
+    the expected separator (rule `<name>-separated`)."""
+    file = file or path
+    with fs.open(path, "rb") as fh:
+        header = fh.readline().decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r\n")
+    tokens = {t.strip().strip('"') for t in re.split(r"[;,\t|]", header)}
+    for key, (sep, form) in LANDSAT_FORMS.items():
+        if key in tokens:
+            return key, sep, form
+    raise SourceFormatError(
+        file=file,
+        rule="Landsat key column present",
+        detail=f"neither {list(LANDSAT_FORMS)} in the header {header[:120]!r}",
+        row=1,
     )
 
 
 def read_landsat_csv(fs, path: str, *, band: str, file: str | None = None) -> pl.DataFrame:
-    """One Landsat band CSV (`;`-separated, key `timeSerieID`, `YYYY_Q` columns, `eos` = no value), in long
-    format: (surveyId, band, year, quarter, value)."""
+    """One Landsat band CSV in long format (surveyId, band, year, quarter, value). Both published forms are read:
+    GLC23 (`;`, key `timeSerieID`) and GLC24 (`,`, key `surveyId`); quarter columns `YYYY_Q`; `eos` and empty
+    cells are missing values in either form."""
     file = file or path
-    frame = _read_text_csv(fs, path, ";", [LANDSAT_KEY], file)
+    key, sep, _ = landsat_form(fs, path, file)
+    frame = _read_text_csv(fs, path, sep, [key], file)
     quarters = [c for c in frame.columns if len(c) == 6 and c[4] == "_" and c[:4].isdigit()]
     if not quarters:
         raise SourceFormatError(file=file, rule="YYYY_Q quarter columns present", row=1)
-    types = {LANDSAT_KEY: pl.Int64, **dict.fromkeys(quarters, pl.Float32)}
+    types = {key: pl.Int64, **dict.fromkeys(quarters, pl.Float32)}
     frame = _cast_strict(file, frame, types, null_values=(LANDSAT_MISSING,))
-    long = frame.unpivot(index=[LANDSAT_KEY], on=quarters, variable_name="quarter_label", value_name="value")
+    long = frame.unpivot(index=[key], on=quarters, variable_name="quarter_label", value_name="value")
     return long.select(
-        pl.col(LANDSAT_KEY).alias("surveyId"),
+        pl.col(key).alias("surveyId"),
         pl.lit(band).alias("band"),
         pl.col("quarter_label").str.slice(0, 4).cast(pl.Int32).alias("year"),
         pl.col("quarter_label").str.slice(5, 1).cast(pl.Int32).alias("quarter"),
@@ -417,13 +506,17 @@ def read_landsat_csv(fs, path: str, *, band: str, file: str | None = None) -> pl
 
 def landsat_features(long: pl.DataFrame) -> pl.DataFrame:
     """Per survey and band, the mean over the quarters with a value (a cheap summary of the 84 steps)."""
-    return (
+    wide = (
         long.group_by("surveyId", "band")
         .agg(pl.col("value").mean().alias("mean"))
         .with_columns(("landsat_" + pl.col("band") + "_mean").alias("feature"))
+        .sort("surveyId", "feature")
         .pivot(on="feature", index="surveyId", values="mean")
         .sort("surveyId")
     )
+    # Columns in the published band order, whatever order the group-by produced (a stable schema).
+    bands = [f"landsat_{b}_mean" for b in LANDSAT_BANDS if f"landsat_{b}_mean" in wide.columns]
+    return wide.select("surveyId", *bands)
 
 
 # --------------------------------------------------------------------------------------------------

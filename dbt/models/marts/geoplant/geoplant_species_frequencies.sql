@@ -12,6 +12,11 @@ with pa as (
     select 'district_region', district_region, survey_id, species_id from {{ ref('geoplant_int_survey_species') }}
 ),
 
+-- A survey whose key is null belongs to no group of that scope (it still counts in `global`).
+pa_keyed as (
+    select * from pa where scope_key is not null
+),
+
 pa_counts as (
     select
         scope,
@@ -20,7 +25,7 @@ pa_counts as (
         count(distinct survey_id) as n_records,
         max(scope_surveys) as scope_total
     from (
-        select *, count(distinct survey_id) over (partition by scope, scope_key) as scope_surveys from pa
+        select *, count(distinct survey_id) over (partition by scope, scope_key) as scope_surveys from pa_keyed
     )
     group by scope, scope_key, species_id
 ),
@@ -51,3 +56,4 @@ select
     n_records / scope_total as frequency,
     row_number() over (partition by scope, scope_key order by n_records desc, species_id) as species_rank
 from counts
+order by scope, scope_key, species_rank

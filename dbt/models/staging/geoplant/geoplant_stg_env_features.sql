@@ -1,5 +1,6 @@
--- Environmental predictors per survey (bioclim, elevation, human footprint, land cover, soilgrids, Landsat band
--- means), already filled with the PA-train median by the Python asset. Predictor columns keep the source's names.
+-- Environmental predictors per survey from the optional families present (bioclim, elevation, human footprint,
+-- land cover, soilgrids, Landsat band means). Missing values are kept: each model imputes them from its fitting
+-- subset only. Predictor columns keep the source's names.
 select
     "surveyId" as survey_id,
     * exclude ("surveyId")
