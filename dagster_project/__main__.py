@@ -11,7 +11,6 @@
 
 import argparse
 import importlib
-import os
 import shutil
 import signal
 import sys
@@ -22,7 +21,7 @@ from dagster_project import settings
 
 
 def _ensure_dagster_home() -> Path:
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.REPO_ROOT / ".dagster_home")))
+    home = settings.dagster_home(export=True)
     home.mkdir(parents=True, exist_ok=True)
     shipped = settings.REPO_ROOT / "deploy" / "local" / "dagster.yaml"
     if not (home / "dagster.yaml").exists():

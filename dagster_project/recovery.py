@@ -25,7 +25,6 @@ nothing unless the variable is set.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import os
 import signal
@@ -43,14 +42,15 @@ from dagster._core.events import DagsterEvent, DagsterEventType, EngineEventData
 from dagster._core.launcher import CheckRunHealthResult, DefaultRunLauncher, WorkerStatus
 from dagster._core.storage.tags import GRPC_INFO_TAG
 
+from dagster_project import settings
+from dagster_project.faults import PAUSE_ENV, PAUSE_MARKER_ENV, pause_point  # noqa: F401 - re-exported for tests
+
 log = logging.getLogger(__name__)
 
 PID_TAG = "cdp/pid"
 HOST_TAG = "cdp/host"
 PROCESS_STARTED_TAG = "cdp/process_started"
 RUN_PROCESS_ENV = "CDP_RUN_PROCESS"
-PAUSE_ENV = "CDP_TEST_PAUSE_AT"
-PAUSE_MARKER_ENV = "CDP_TEST_PAUSE_MARKER"
 BLOCKED_WARN_ENV = "CDP_POOL_BLOCKED_WARN_SECONDS"
 # A pid whose process was created this much later than the run's worker is a reused pid.
 _CLOCK_SLACK_S = 2.0
@@ -90,7 +90,7 @@ def mark_child_processes() -> None:
     """Every process this one starts from now on (dbt, ...) inherits `CDP_RUN_PROCESS=<host>@<pid>`, so if this
     process is killed alone (an OOM kill), the next run can find and stop what it left running: an orphaned
     `dbt build` would otherwise keep DuckDB's write lock."""
-    os.environ[RUN_PROCESS_ENV] = f"{this_host()}@{os.getpid()}"
+    settings.export_run_process(f"{this_host()}@{os.getpid()}")
 
 
 def stop_leftovers(worker: RunWorker, wait_s: float = 10.0) -> list[str]:
@@ -394,7 +394,7 @@ def blocked_steps(
 
 
 def blocked_warn_seconds() -> float:
-    return float(os.environ.get(BLOCKED_WARN_ENV) or 60)
+    return settings.pool_blocked_warn_seconds()
 
 
 def warn_blocked_steps(
@@ -571,19 +571,3 @@ class CrashAwareRunLauncher(DefaultRunLauncher):
             WorkerStatus.FAILED,
             f"run {run.run_id}: its process ({worker.describe()}) is gone (killed or crashed)",
         )
-
-
-# ---- test-only hook --------------------------------------------------------------------------------------
-
-
-def pause_point(name: str) -> None:
-    """Block forever at `name` if `CDP_TEST_PAUSE_AT` matches it (fault-injection tests only; inert otherwise)."""
-    pattern = os.environ.get(PAUSE_ENV)
-    if not pattern or not fnmatch.fnmatchcase(name, pattern):
-        return
-    marker = os.environ.get(PAUSE_MARKER_ENV)
-    if marker:
-        Path(marker).write_text(f"{os.getpid()} {name}\n")
-    print(f"{PAUSE_ENV}: paused at {name} (pid {os.getpid()})", flush=True)
-    while True:
-        time.sleep(3600)

@@ -50,7 +50,7 @@ def source_location(dataset: str) -> str:
 def source_files(dataset: str) -> list[str]:
     """The files of a dataset's source named by env `CDP_<NAME>_FILES` (comma-separated relative paths; empty when
     unset), for sources that cannot be listed (an HTTPS base URL) or to ingest a subset. Read today by AGBD
-    (`CDP_AGBD_FILES`) and ExioNAICS (`CDP_EXIONAICS_FILES`), which still read the variable themselves."""
+    (`CDP_AGBD_FILES`) and ExioNAICS (`CDP_EXIONAICS_FILES`)."""
     raw = os.environ.get(f"CDP_{dataset.upper()}_FILES", "")
     return [f.strip() for f in raw.split(",") if f.strip()]
 
@@ -126,3 +126,24 @@ def secret_is_set(name: str) -> bool:
     if name not in SECRET_VARIABLES:
         raise KeyError(f"{name}: not a credential variable of the platform ({', '.join(SECRET_VARIABLES)})")
     return bool(os.environ.get(name))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# crash safety (dagster_project/recovery.py)
+
+
+def pool_blocked_warn_seconds() -> float:
+    """`CDP_POOL_BLOCKED_WARN_SECONDS` (default 60): a step waiting this long for a pool slot is reported."""
+    return float(os.environ.get("CDP_POOL_BLOCKED_WARN_SECONDS") or 60)
+
+
+def export_run_process(marker: str) -> None:
+    """Set `CDP_RUN_PROCESS=<host>@<pid>` for every child process started from now on, so that the next run can
+    find what a killed runner left running."""
+    os.environ["CDP_RUN_PROCESS"] = marker
+
+
+def fault_pause_point() -> tuple[str | None, str | None]:
+    """`CDP_TEST_PAUSE_AT` (a `<kind>:<glob>` pause point) and `CDP_TEST_PAUSE_MARKER` (a file written when it
+    pauses): the fault-injection tests' hook; both unset in normal use."""
+    return os.environ.get("CDP_TEST_PAUSE_AT") or None, os.environ.get("CDP_TEST_PAUSE_MARKER") or None

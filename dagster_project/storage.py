@@ -16,7 +16,7 @@ from fsspec.implementations.local import LocalFileSystem
 from pydantic import PrivateAttr
 
 from dagster_project import settings
-from dagster_project.recovery import pause_point
+from dagster_project.faults import pause_point
 
 # Where local writes stage their bytes before the atomic rename (see `Lake.atomic_open`).
 TMP_DIR = "_tmp"

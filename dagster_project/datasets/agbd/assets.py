@@ -4,8 +4,6 @@ The patch and footprint tables are partitioned by Sentinel-2 tile (dynamic parti
 partition reads only its tile's groups / rows, so memory depends on the largest tile, not on the number of tiles.
 """
 
-import os
-
 import dagster as dg
 import polars as pl
 
@@ -24,7 +22,7 @@ TILES = dg.DynamicPartitionsDefinition(name="agbd_tiles")
 
 
 def _env_files() -> list[str]:
-    return [f.strip() for f in os.environ.get("CDP_AGBD_FILES", "").split(",") if f.strip()]
+    return settings.source_files("agbd")
 
 
 def discover_tiles(location: str) -> list[str]:

@@ -1,8 +1,6 @@
 """ExioNAICS ingestion: raw files → typed company table (and, when supplied, ExioML factors with their EXIOBASE →
 NAICS mapping), each validated by a blocking GX suite."""
 
-import os
-
 import dagster as dg
 import polars as pl
 
@@ -33,9 +31,9 @@ class ExioNAICSSourceConfig(dg.Config):
 def _files_for(location: str, files: list[str]) -> list[str]:
     if files:
         return files
-    env = os.environ.get("CDP_EXIONAICS_FILES")
+    env = settings.source_files("exionaics")
     if env:
-        return [f.strip() for f in env.split(",") if f.strip()]
+        return env
     if is_http(location):
         return list(source.DEFAULT_FILES)
     return source.select_source_files(list_source_files(location))
