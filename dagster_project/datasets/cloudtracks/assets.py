@@ -303,11 +303,12 @@ def cloudtracks_masks(
     cloudtracks_images: pl.DataFrame,
     cloudtracks_instances: pl.DataFrame,
 ):
-    """Semantic and instance masks per image, as lossless PNG bytes (`semantic_png`: 8-bit 0/1; `instance_png`:
-    16-bit, 0 = background, k = k-th track; where tracks cross, the later one owns the pixel). A shipped `.npy`
+    """Semantic and instance masks per image, as lossless PNG bytes whose pixel values are the mask values
+    (`semantic_png`: 0/1; `instance_png`: 0 = background, k = k-th track or the shipped id; where tracks cross,
+    the later one owns the pixel; see `pixels.mask_to_png` for the bit depths). A shipped `.npy`
     mask is the ground truth: its non-zero pixels are the semantic mask, and where it holds instance ids they are
     the instance mask and `instance_count` (`instance_source` = `npy_instance_ids`); otherwise instances come from
-    the polygons rasterised like LabelMe does. Decode with `PIL.Image.open(io.BytesIO(png))`."""
+    the polygons rasterised like LabelMe does. Decode with `np.asarray(PIL.Image.open(io.BytesIO(png)))`."""
     polys = instance_polygons(cloudtracks_instances)
     rows = []
     for r in cloudtracks_images.sort("split", "image_id").iter_rows(named=True):

@@ -7,7 +7,6 @@ non-blocking WARN check. Failures name the split CSV and row, the image/JSON fil
 index, and the rule.
 """
 
-import numpy as np
 import polars as pl
 
 from dagster_project.validation import Rule, RuleResult
@@ -130,8 +129,3 @@ def mask_consistency(masks: pl.DataFrame) -> RuleResult:
             for r in bad.head(5).iter_rows(named=True)
         ],
     )
-
-
-def binary(mask: np.ndarray) -> np.ndarray:
-    """A validated shipped mask as uint8 0/1 (the authors' loader also sets every non-zero value to 1)."""
-    return (mask != 0).astype(np.uint8)

@@ -140,7 +140,9 @@ def _upscaled_scene(
     on top; track centre lines scaled to full-resolution pixel coordinates (the tracks are `factor` times wider).
     Rendering a full MODIS granule (1354 x 2030) directly takes tens of seconds; this takes about one."""
     small, tracks = _scene(rng, n_tracks, (shape[0] // factor, shape[1] // factor))
-    img = np.asarray(Image.fromarray(small, mode="RGB").resize((shape[1], shape[0]), Image.Resampling.BICUBIC))
+    img = np.asarray(
+        Image.fromarray(small, mode="RGB").resize((shape[1], shape[0]), Image.Resampling.BICUBIC)
+    )
     noisy = img.astype(np.int16) + rng.normal(0.0, 1.5, img.shape).round().astype(np.int16)
     scaled = [np.round((t + 0.5) * factor - 0.5, 2) for t in tracks]
     return np.clip(noisy, 0, 255).astype(np.uint8), scaled
