@@ -1,6 +1,7 @@
 """CloudTracks end to end: sample → raw → image/instance tables + checks → masks, COCO → dbt → pixel model →
 evaluation, on local disk and on S3; each bad input the issue lists; and the Zenodo HTTPS path."""
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from dagster_project.datasets.cloudtracks import pixels
+from dagster_project.datasets.cloudtracks import source as S
 from dagster_project.datasets.cloudtracks.assets import list_remote
 from dagster_project.settings import SAMPLES_DIR
 
@@ -75,9 +77,22 @@ def test_end_to_end_local_and_rerun_is_idempotent(materialize_dataset, lake_loca
     manifest = lake_local.read_parquet(f"raw/{DS}/_manifest.parquet")
     assert manifest.height == sum(1 for p in SAMPLE.rglob("*") if p.is_file() and p.name != "README.md")
     coco = lake_local.read_bytes("exports/cloudtracks/coco/train_annotation_coco.json")
+    model_bytes = lake_local.read_bytes("objects/cloudtracks_segmentation_model/object.pkl")
+    (fit,) = m.materializations("cloudtracks_segmentation_model")
+    fingerprint = {k: v.value for k, v in fit.metadata.items() if k.startswith("fingerprint/")}
+    assert (
+        fingerprint["fingerprint/train_images/rows"] == 24
+        and fingerprint["fingerprint/tune_images/rows"] == 6
+    )
+    assert fingerprint["fingerprint/raw_files"] == manifest.height
     m2 = materialize_dataset(DS, lake_local, source=str(SAMPLE))
     md2 = _assert_pipeline_ok(m2)
-    assert md2["iou_positive_images"] == md["iou_positive_images"]  # deterministic training
+    # Deterministic training: the same data gives the same bytes, fingerprint and metrics.
+    assert lake_local.read_bytes("objects/cloudtracks_segmentation_model/object.pkl") == model_bytes
+    (fit2,) = m2.materializations("cloudtracks_segmentation_model")
+    assert {k: v.value for k, v in fit2.metadata.items() if k.startswith("fingerprint/")} == fingerprint
+    metrics = [f.name for f in dataclasses.fields(pixels.Scores)]
+    assert {k: md2[k] for k in metrics} == {k: md[k] for k in metrics}
     assert lake_local.read_parquet(f"raw/{DS}/_manifest.parquet").equals(manifest)  # nothing copied again
     assert lake_local.read_bytes("exports/cloudtracks/coco/train_annotation_coco.json") == coco
 
@@ -89,6 +104,80 @@ def test_end_to_end_on_s3(materialize_dataset, lake_s3):
     assert lake_s3.exists("objects/cloudtracks_segmentation_model/object.pkl")
     png = next(SAMPLE.glob("val/images/*.png"))
     assert lake_s3.read_bytes(f"raw/{DS}/val/images/{png.name}") == png.read_bytes()
+
+
+# ------------------------------------------------------------------------------------------ published variants
+
+
+def test_published_variants_pass_end_to_end(materialize_dataset, lake_local, tmp_path):
+    """Instance-id masks, a mask that disagrees with its polygons (warned, not blocked), LabelMe imagePath as
+    a bare name and as an absolute path, and a train.csv with the older column names and absolute paths."""
+    src = tmp_path / "release" / "CloudTracks"
+    shutil.copytree(SAMPLE, src)
+    # train.csv: the authors' older columns and absolute paths from their machine
+    lines = (src / "train.csv").read_text().splitlines()
+    old_root = "/deep/group/aicc-bootcamp/cloud-pollution/data/COCO_format"
+    rows = [
+        ",".join([f"{old_root}/{c}" if c and i < 3 else c for i, c in enumerate(line.split(","))])
+        for line in lines[1:]
+    ]
+    (src / "train.csv").write_text(
+        "\n".join(["images_only,jsons_only,masks_updated,contains_shiptrack", *rows]) + "\n"
+    )
+    # every shipped train mask becomes an instance-id mask (ids 3, 6, 9, ...), from the JSON's own shapes
+    converted = 0
+    for mf in sorted(src.glob("train/masks/*.npy")):
+        doc = json.loads((src / "train" / "jsons" / f"{mf.stem}.json").read_text())
+        if not doc["shapes"]:
+            continue
+        ann = S.parse_labelme(json.dumps(doc).encode(), mf.name)
+        _, inst = S.rasterise([S.shape_polygon(sh) for sh in ann.shapes], 128, 128)
+        np.save(mf, (inst.astype(np.int32) * 3))
+        converted += 1
+    # imagePath: a bare name in val, an absolute path in test
+    for jf in src.glob("val/jsons/*.json"):
+        doc = json.loads(jf.read_text())
+        doc["imagePath"] = f"{jf.stem}.png"
+        jf.write_text(json.dumps(doc))
+    for jf in src.glob("test/jsons/*.json"):
+        doc = json.loads(jf.read_text())
+        doc["imagePath"] = f"C:\\Users\\annotator\\shiptracks\\test\\images\\{jf.stem}.png"
+        jf.write_text(json.dumps(doc))
+    # one val mask disagrees with its polygons (moved by 40 px): the mask is the truth, the IoU is a measurement
+    moved = next(p for p in sorted(src.glob("val/masks/*.npy")) if np.load(p).any())
+    np.save(moved, np.roll(np.load(moved), 40, axis=0))
+
+    m = materialize_dataset(DS, lake_local, source=str(tmp_path / "release"))
+    assert m.success, m.report.failures
+    evals = {e.check_name: e for e in m.evaluations()}
+    assert evals["cloudtracks_images_valid"].passed and evals["cloudtracks_masks_consistent"].passed
+    warn = evals["cloudtracks_mask_agreement"]
+    assert not warn.passed and warn.severity.value == "WARN"
+    assert moved.name in warn.metadata["failures"].value
+    assert m.materializations("cloudtracks_segmentation_model") and m.materializations(
+        "cloudtracks_model_evaluation"
+    )
+    (images_mat,) = m.materializations("cloudtracks_images")
+    shipped = len(list(SAMPLE.glob("*/masks/*.npy")))
+    assert images_mat.metadata["mask_kinds"].value == {
+        "binary": shipped - converted,
+        "instance_ids": converted,
+    }
+    assert images_mat.metadata["paths_found_by"].value["json_image"] == {
+        "absolute": 10,
+        "images_folder": 6,
+        "relative_to_json": 24,
+    }
+    masks = lake_local.read_parquet("tables/cloudtracks_masks/data.parquet")
+    by_ids = masks.filter(masks["instance_source"] == "npy_instance_ids")
+    assert by_ids.height == converted
+    for r in by_ids.iter_rows(named=True):
+        ids = np.unique(pixels.png_to_mask(r["instance_png"]))
+        assert list(ids) == [3 * k for k in range(r["instance_count"] + 1)]  # ids kept as shipped
+    moved_row = masks.filter(masks["image_file"] == f"val/images/{moved.stem}.png").row(0, named=True)
+    assert np.array_equal(
+        pixels.png_to_mask(moved_row["semantic_png"]), np.load(moved)
+    )  # the mask is the truth
 
 
 # ------------------------------------------------------------------------------------------ bad input

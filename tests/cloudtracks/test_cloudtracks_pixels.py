@@ -63,3 +63,12 @@ def test_mask_png_round_trip():
     assert np.array_equal(P.png_to_mask(P.mask_to_png(sem)), sem)
     back = P.png_to_mask(P.mask_to_png(inst))
     assert back.dtype == np.uint16 and np.array_equal(back, inst)
+
+
+@pytest.mark.parametrize("hi", [0, 1, 2, 3, 9, 15, 16, 200, 255])
+def test_mask_png_round_trip_at_every_bit_depth(hi):
+    rng = np.random.default_rng(hi)
+    mask = rng.integers(0, hi + 1, (37, 53)).astype(np.uint16)
+    mask[0, 0] = hi
+    back = P.png_to_mask(P.mask_to_png(mask))
+    assert back.shape == mask.shape and np.array_equal(back.astype(np.uint16), mask)

@@ -8,6 +8,7 @@ import polars as pl
 
 from dagster_project.cluster import resource_hints
 from dagster_project.datasets.cloudtracks import pixels, source
+from dagster_project.fingerprint import training_fingerprint
 from dagster_project.footprint import measure_footprint
 from dagster_project.metadata import paper_vs_ours, preview_markdown, run_label, save_figure
 from dagster_project.storage import Lake
@@ -29,8 +30,8 @@ class ShipTrackModelConfig(dg.Config):
     pixels_per_class: int = 1500  # track and background pixels sampled per training image
     thresholds: list[float] = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
     min_component_px: list[int] = [10, 30, 60]
-    seed: int = 0
-    n_jobs: int = 2
+    seed: int = 0  # seeds the pixel sampling and every LightGBM random step
+    n_jobs: int = 2  # fixed: with deterministic=True, the same data and threads give the same trees
 
 
 def _load(lake: Lake, row: dict, masks: dict[str, tuple[np.ndarray, int]]):
@@ -75,64 +76,103 @@ def cloudtracks_segmentation_model(
     """A LightGBM pixel classifier on 14 per-pixel features (RGB, green-minus-red, local contrast and spread,
     Hessian ridge strength at three scales, ridge anisotropy, cloud context), trained on balanced pixel samples
     of the train split. The probability threshold and the smallest kept component are tuned on the val split;
-    each remaining 8-connected component is one predicted ship track."""
-    import lightgbm as lgb
-
-    ts = warehouse.read_table("cloudtracks_training_set")
+    each remaining 8-connected component is one predicted ship track. Rows are read in (split, image_id) order
+    and every random step is seeded, so the same data gives a byte-identical model; the metadata's
+    `fingerprint/*` entries name exactly what it was trained on."""
+    ts = read_training_set(warehouse)
     masks = decode_masks(cloudtracks_masks)
-    rng = np.random.default_rng(config.seed)
-    xs, ys = [], []
     train = ts.filter(pl.col("split") == "train")
     if train.is_empty():
         raise ValueError("cloudtracks: the train split is empty; nothing to fit")
+    # The val split tunes the post-processing; without one, fall back to the train images (said in metadata).
+    tune = ts.filter(pl.col("split") == "val")
+    tuned_on = "val"
+    if tune.is_empty():
+        tune, tuned_on = train, "train (no val split)"
     with measure_footprint(context, task="training"):
-        for row in train.iter_rows(named=True):
-            image, semantic, _ = _load(lake, row, masks)
-            x, y = pixels.sample_pixels(pixels.pixel_features(image), semantic, config.pixels_per_class, rng)
-            xs.append(x)
-            ys.append(y)
-        x_train, y_train = np.concatenate(xs), np.concatenate(ys)
-        clf = lgb.LGBMClassifier(
-            n_estimators=config.n_estimators,
-            learning_rate=config.learning_rate,
-            num_leaves=config.num_leaves,
-            min_child_samples=config.min_child_samples,
-            subsample=0.8,
-            subsample_freq=1,
-            colsample_bytree=0.8,
-            random_state=config.seed,
-            n_jobs=config.n_jobs,
-            verbose=-1,
+        model, info = fit_model(
+            (_load(lake, row, masks)[:2] for row in train.iter_rows(named=True)),
+            (_load(lake, row, masks)[:2] for row in tune.iter_rows(named=True)),
+            config,
         )
-        clf.fit(x_train, y_train)
-        # The val split tunes the post-processing; without one, fall back to the train images (said in metadata).
-        tune = ts.filter(pl.col("split") == "val")
-        tuned_on = "val"
-        if tune.is_empty():
-            tune, tuned_on = train, "train (no val split)"
-        model = pixels.PixelModel(clf, 0.5, 1, params=config.model_dump())
-        probas, truths = [], []
-        for row in tune.iter_rows(named=True):
-            image, semantic, _ = _load(lake, row, masks)
-            probas.append(model.probability(image))
-            truths.append(semantic)
-        th, min_px, val_iou = tune_post_processing(probas, truths, config.thresholds, config.min_component_px)
-    model.threshold, model.min_component_px = th, min_px
-    importances = dict(zip(pixels.FEATURE_NAMES, clf.feature_importances_.tolist(), strict=True))
+    labels = (
+        cloudtracks_masks.filter(pl.col("image_id").is_in(ts["image_id"].implode()))
+        .select("image_id", "semantic_png", "instance_count")
+        .sort("image_id")
+    )
     context.add_output_metadata(
         {
             "train_images": train.height,
-            "train_pixels": int(len(y_train)),
-            "train_track_pixel_share": float(y_train.mean()),
+            **info,
             "tuned_on": tuned_on,
-            "threshold": th,
-            "min_component_px": min_px,
-            "tuning_pooled_iou": float(val_iou),
-            "feature_importance": dg.MetadataValue.json(importances),
+            "feature_importance": dg.MetadataValue.json(
+                dict(zip(pixels.FEATURE_NAMES, model.classifier.feature_importances_.tolist(), strict=True))
+            ),
             "hyper_parameters": dg.MetadataValue.json(config.model_dump()),
+            **training_fingerprint(
+                lake, "cloudtracks", {"train_images": train, "tune_images": tune, "masks": labels}
+            ),
         }
     )
     return model
+
+
+def read_training_set(warehouse: Warehouse) -> pl.DataFrame:
+    """The mart in a defined order (split, image_id: unique), whatever order the warehouse returns rows in."""
+    return warehouse.read_table("cloudtracks_training_set").sort("split", "image_id")
+
+
+def lgbm_params(config: ShipTrackModelConfig) -> dict:
+    """LightGBM settings with every random step seeded and a deterministic, fixed-thread build of the trees."""
+    return {
+        "n_estimators": config.n_estimators,
+        "learning_rate": config.learning_rate,
+        "num_leaves": config.num_leaves,
+        "min_child_samples": config.min_child_samples,
+        "subsample": 0.8,
+        "subsample_freq": 1,
+        "colsample_bytree": 0.8,
+        "random_state": config.seed,
+        "bagging_seed": config.seed,
+        "feature_fraction_seed": config.seed,
+        "data_random_seed": config.seed,
+        "deterministic": True,
+        "force_row_wise": True,  # deterministic=True needs one fixed histogram layout
+        "n_jobs": config.n_jobs,
+        "verbose": -1,
+    }
+
+
+def fit_model(train_items, tune_items, config: ShipTrackModelConfig) -> tuple[pixels.PixelModel, dict]:
+    """Fit the pixel classifier on balanced pixel samples of `train_items` ((image, semantic mask) pairs, in the
+    caller's order), then tune threshold and smallest component on `tune_items`. Pure: the same items in the same
+    order with the same config give a byte-identical model."""
+    import lightgbm as lgb
+
+    rng = np.random.default_rng(config.seed)
+    xs, ys = [], []
+    for image, semantic in train_items:
+        x, y = pixels.sample_pixels(pixels.pixel_features(image), semantic, config.pixels_per_class, rng)
+        xs.append(x)
+        ys.append(y)
+    x_train, y_train = np.concatenate(xs), np.concatenate(ys)
+    clf = lgb.LGBMClassifier(**lgbm_params(config))
+    clf.fit(x_train, y_train)
+    model = pixels.PixelModel(clf, 0.5, 1, params=config.model_dump())
+    probas, truths = [], []
+    for image, semantic in tune_items:
+        probas.append(model.probability(image))
+        truths.append(semantic)
+    th, min_px, tune_iou = tune_post_processing(probas, truths, config.thresholds, config.min_component_px)
+    model.threshold, model.min_component_px = th, min_px
+    info = {
+        "train_pixels": int(len(y_train)),
+        "train_track_pixel_share": float(y_train.mean()),
+        "threshold": th,
+        "min_component_px": min_px,
+        "tuning_pooled_iou": float(tune_iou),
+    }
+    return model, info
 
 
 def brightness_baseline(
@@ -201,7 +241,7 @@ def cloudtracks_model_evaluation(
     precision/recall/F1 with F1 = 2PR/(P+R). Beside them: a green-channel brightness-threshold baseline, an
     all-background baseline, the paper's numbers (full data), and overlays of predictions on test images."""
     model = cloudtracks_segmentation_model
-    ts = warehouse.read_table("cloudtracks_training_set")
+    ts = read_training_set(warehouse)
     masks = decode_masks(cloudtracks_masks)
     test = ts.filter(pl.col("split") == "test")
     if test.is_empty():

@@ -192,12 +192,19 @@ def score(preds: list[np.ndarray], truths: list[np.ndarray], pred_counts, true_c
 
 
 def mask_to_png(mask: np.ndarray) -> bytes:
-    """uint8 0/1 semantic masks as 8-bit PNG, uint16 instance masks as 16-bit PNG."""
+    """A mask as PNG whose pixel values are the mask's values: a palette PNG of 1, 2, 4 or 8 bits (the fewest
+    that hold the largest value; the palette is a grey ramp, the indices are the values) up to 255, a 16-bit
+    grayscale PNG beyond. Bit-packed palette rows compress several times faster than 8-bit grayscale ones, which
+    matters on full granules (2.7 M pixels); zlib level 1 keeps sparse masks at a few tens of KB."""
     buf = io.BytesIO()
-    if mask.dtype == np.uint16:
-        Image.fromarray(mask.astype(np.uint16)).save(buf, format="PNG", compress_level=6)
+    hi = int(mask.max()) if mask.size else 0
+    if hi <= 255:
+        bits = next(b for b in (1, 2, 4, 8) if hi < 2**b)
+        img = Image.frombytes("P", (mask.shape[1], mask.shape[0]), mask.astype(np.uint8).tobytes())
+        img.putpalette(np.repeat(np.arange(2**bits, dtype=np.uint8), 3).tobytes())
+        img.save(buf, format="PNG", compress_level=1, bits=bits)
     else:
-        Image.fromarray(mask.astype(np.uint8), mode="L").save(buf, format="PNG", compress_level=6)
+        Image.fromarray(mask.astype(np.uint16)).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
 
 

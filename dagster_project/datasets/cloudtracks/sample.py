@@ -37,25 +37,28 @@ SIZE = 128
 BASE_COUNTS = {"train": 24, "val": 6, "test": 10}
 
 
-def _fractal_noise(rng: np.random.Generator, size: int, beta: float) -> np.ndarray:
+def _fractal_noise(rng: np.random.Generator, shape: tuple[int, int], beta: float) -> np.ndarray:
     """Isotropic 1/f^beta noise in [0, 1]: the texture of a stratocumulus deck."""
-    white = rng.standard_normal((size, size))
-    fy = np.fft.fftfreq(size)[:, None]
-    fx = np.fft.rfftfreq(size)[None, :]
+    white = rng.standard_normal(shape)
+    fy = np.fft.fftfreq(shape[0])[:, None]
+    fx = np.fft.rfftfreq(shape[1])[None, :]
     f = np.sqrt(fx**2 + fy**2)
     f[0, 0] = 1.0
-    field = np.fft.irfft2(np.fft.rfft2(white) / f**beta, s=(size, size))
+    field = np.fft.irfft2(np.fft.rfft2(white) / f**beta, s=shape)
     field -= field.min()
     return field / field.max()
 
 
-def _curve(rng: np.random.Generator, size: int, through: np.ndarray | None = None) -> np.ndarray:
-    """Centre line of one track: a gently bent quadratic Bezier, 8 vertices, 55-150 px long, in the image."""
+def _curve(rng: np.random.Generator, shape: tuple[int, int], through: np.ndarray | None = None) -> np.ndarray:
+    """Centre line of one track: a gently bent quadratic Bezier, 8 vertices, in the image; 55-150 px long in a
+    128 px image, proportionally longer in larger ones (full granules: several hundred px)."""
     margin = 2.0
+    h, w = shape
+    k = min(h, w) / SIZE
     for _ in range(100):
         angle = rng.uniform(0, np.pi)
-        length = rng.uniform(55, 150)
-        centre = through if through is not None else rng.uniform(30, size - 30, 2)
+        length = rng.uniform(55, 150) * k
+        centre = through if through is not None else rng.uniform(30 * k, np.array([w, h]) - 30 * k, 2)
         direction = np.array([np.cos(angle), np.sin(angle)])
         p0 = centre - direction * length * rng.uniform(0.3, 0.7)
         p2 = p0 + direction * length
@@ -63,8 +66,8 @@ def _curve(rng: np.random.Generator, size: int, through: np.ndarray | None = Non
         ctrl = (p0 + p2) / 2 + normal * rng.uniform(-0.15, 0.15) * length
         t = np.linspace(0, 1, 8)[:, None]
         pts = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * ctrl + t**2 * p2
-        pts = np.clip(pts, margin, size - 1 - margin)
-        if np.linalg.norm(pts[-1] - pts[0]) > 40:
+        pts = np.clip(pts, margin, np.array([w, h]) - 1 - margin)
+        if np.linalg.norm(pts[-1] - pts[0]) > 40 * k:
             return np.round(pts, 2)
     raise RuntimeError("could not place a track")  # pragma: no cover - 100 tries never all fail
 
@@ -87,12 +90,13 @@ def _distance_to_polyline(xy: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, 
     return best, along / start[-1]
 
 
-def _scene(rng: np.random.Generator, n_tracks: int) -> tuple[np.ndarray, list[np.ndarray]]:
-    size = SIZE
-    yy, xx = np.mgrid[0:size, 0:size]
+def _scene(
+    rng: np.random.Generator, n_tracks: int, shape: tuple[int, int] = (SIZE, SIZE)
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
     xy = np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float64)
-    cloud = _fractal_noise(rng, size, beta=1.6)
-    fine = _fractal_noise(rng, size, beta=0.9)
+    cloud = _fractal_noise(rng, shape, beta=1.6)
+    fine = _fractal_noise(rng, shape, beta=0.9)
     cover = np.clip((cloud - rng.uniform(0.25, 0.45)) * 4.0, 0.0, 1.0)  # gaps of open ocean
     refl = cover * (0.45 + 0.35 * cloud + 0.2 * fine)
     r = 0.08 + 0.75 * refl
@@ -101,9 +105,9 @@ def _scene(rng: np.random.Generator, n_tracks: int) -> tuple[np.ndarray, list[np
 
     # Cloud streets: wide (sigma 6-9 px), faint, straight brightenings of R and G alike.
     for _ in range(rng.integers(0, 3)):
-        pts = _curve(rng, size)
+        pts = _curve(rng, shape)
         d, _ = _distance_to_polyline(xy, pts[[0, -1]])
-        street = np.exp(-((d / rng.uniform(6, 9)) ** 2)).reshape(size, size) * cover
+        street = np.exp(-((d / rng.uniform(6, 9)) ** 2)).reshape(shape) * cover
         r += 0.10 * street
         g += 0.07 * street
 
@@ -114,11 +118,11 @@ def _scene(rng: np.random.Generator, n_tracks: int) -> tuple[np.ndarray, list[np
         if k and rng.random() < 0.5:
             prev = tracks[-1]
             through = prev[rng.integers(2, len(prev) - 2)]
-        pts = _curve(rng, size, through)
+        pts = _curve(rng, shape, through)
         d, along = _distance_to_polyline(xy, pts)
         sigma = 1.6 + 1.8 * along  # a track widens as it ages downstream of the ship
         strength = rng.uniform(0.18, 0.3) * (1.0 - 0.4 * along)
-        line = (strength * np.exp(-((d / sigma) ** 2))).reshape(size, size)
+        line = (strength * np.exp(-((d / sigma) ** 2))).reshape(shape)
         line *= 0.5 + 0.5 * np.maximum(cover, 0.3)  # tracks only show where there is cloud to brighten
         g += line
         r += 0.35 * line
@@ -129,21 +133,36 @@ def _scene(rng: np.random.Generator, n_tracks: int) -> tuple[np.ndarray, list[np
     return np.clip(img * 255.0, 0, 255).round().astype(np.uint8), tracks
 
 
-def _png_bytes(img: np.ndarray) -> bytes:
+def _upscaled_scene(
+    rng: np.random.Generator, n_tracks: int, shape: tuple[int, int], factor: int
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A scene rendered at 1/factor of `shape` and resized to it (bicubic), with full-resolution sensor noise
+    on top; track centre lines scaled to full-resolution pixel coordinates (the tracks are `factor` times wider).
+    Rendering a full MODIS granule (1354 x 2030) directly takes tens of seconds; this takes about one."""
+    small, tracks = _scene(rng, n_tracks, (shape[0] // factor, shape[1] // factor))
+    img = np.asarray(
+        Image.fromarray(small, mode="RGB").resize((shape[1], shape[0]), Image.Resampling.BICUBIC)
+    )
+    noisy = img.astype(np.int16) + rng.normal(0.0, 1.5, img.shape).round().astype(np.int16)
+    scaled = [np.round((t + 0.5) * factor - 0.5, 2) for t in tracks]
+    return np.clip(noisy, 0, 255).astype(np.uint8), scaled
+
+
+def _png_bytes(img: np.ndarray, compress_level: int = 9) -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(img, mode="RGB").save(buf, format="PNG", optimize=False, compress_level=9)
+    Image.fromarray(img, mode="RGB").save(buf, format="PNG", optimize=False, compress_level=compress_level)
     return buf.getvalue()
 
 
-def _labelme(image_name: str, shapes: list[dict]) -> bytes:
+def _labelme(image_name: str, shapes: list[dict], shape: tuple[int, int] = (SIZE, SIZE)) -> bytes:
     doc = {
         "version": "4.0.0",
         "flags": {},
         "shapes": shapes,
         "imagePath": f"../images/{image_name}",
         "imageData": None,
-        "imageHeight": SIZE,
-        "imageWidth": SIZE,
+        "imageHeight": shape[0],
+        "imageWidth": shape[1],
     }
     return (json.dumps(doc, indent=2) + "\n").encode()
 
@@ -153,45 +172,78 @@ def _shape(points: np.ndarray, shape_type: str) -> dict:
     return {"label": "shiptrack", "points": pts, "group_id": None, "shape_type": shape_type, "flags": {}}
 
 
-def write_sample(dest: Path, *, scale: int = 1, seed: int = 0) -> None:
-    """Write train/val/test CSVs, images, LabelMe JSONs and some `.npy` masks under `dest` (deterministic)."""
+def write_sample(
+    dest: Path,
+    *,
+    scale: int = 1,
+    seed: int = 0,
+    shape: tuple[int, int] = (SIZE, SIZE),
+    counts: dict[str, int] | None = None,
+    unique_scenes: int | None = None,
+    instance_masks: bool = False,
+    compress_level: int = 9,
+    render_scale: int = 1,
+) -> None:
+    """Write train/val/test CSVs, images, LabelMe JSONs and some `.npy` masks under `dest` (deterministic).
+
+    The defaults write the committed 128 x 128 sample. For scale tests: `shape` (height, width), e.g. a full
+    MODIS granule (1354, 2030); `counts` images per split instead of `BASE_COUNTS * scale`; `unique_scenes`
+    renders only that many distinct scenes and reuses their pixels and tracks for the other images (each image
+    still gets its own files, name, annotation style and mask), since rendering a full granule takes seconds;
+    `instance_masks` writes masks with one id per track (1..k) instead of 0/1; `compress_level` of the PNGs;
+    `render_scale` > 1 renders each scene at that fraction of `shape` and resizes it (`_upscaled_scene`).
+    """
     dest = Path(dest)
+    h, w = shape
+    counts = counts or {split: BASE_COUNTS[split] * scale for split in SPLITS}
+    scenes: dict[int, tuple[bytes, list[np.ndarray]]] = {}
     index = 0
     for split in SPLITS:
         for sub in ("images", "jsons", "masks"):
             (dest / split / sub).mkdir(parents=True, exist_ok=True)
         rows = []
-        for _ in range(BASE_COUNTS[split] * scale):
-            rng = np.random.default_rng([seed, index])
+        for _ in range(counts.get(split, 0)):
+            scene = index % unique_scenes if unique_scenes else index
+            if scene not in scenes:
+                rng = np.random.default_rng([seed, scene])
+                n_tracks = 0 if scene % 5 == 3 else int(rng.integers(1, 5))
+                if render_scale > 1:
+                    img, tracks = _upscaled_scene(rng, n_tracks, shape, render_scale)
+                else:
+                    img, tracks = _scene(rng, n_tracks, shape)
+                scenes[scene] = (_png_bytes(img, compress_level), tracks)
+                if not unique_scenes:
+                    scenes.pop(scene - 1, None)  # keep at most one full image in memory
+            png, tracks = scenes[scene]
             # MODIS granule naming as in the predecessor pipeline: <platform><YYYYDDD>.<HHMM>
             platform = "myd" if index % 2 else "mod"
             year, doy = 2018 + index % 4, 1 + (index * 7) % 365
             stem = f"{platform}{year}{doy:03d}.{(index * 5) % 24:02d}{(index * 13) % 60:02d}"
-            n_tracks = 0 if index % 5 == 3 else int(rng.integers(1, 5))
-            img, tracks = _scene(rng, n_tracks)
+            if index >= 365 * 4:  # the naming repeats after 1460 images: keep names unique
+                stem += f".{index // (365 * 4)}"
             name = f"{stem}.png"
             if index % 3 == 0:  # predecessor style: buffered outline, clipped to the image
-                polys = [clip_polygon(buffer_polyline(t, DEFAULT_BUFFER_PX), SIZE, SIZE) for t in tracks]
+                polys = [clip_polygon(buffer_polyline(t, DEFAULT_BUFFER_PX), w, h) for t in tracks]
                 shapes = [_shape(p, "polygon") for p in polys]
             else:
                 shapes = [_shape(t, "linestrip") for t in tracks]
                 polys = [buffer_polyline(np.asarray(s["points"]), DEFAULT_BUFFER_PX) for s in shapes]
-            (dest / split / "images" / name).write_bytes(_png_bytes(img))
-            (dest / split / "jsons" / f"{stem}.json").write_bytes(_labelme(name, shapes))
+            (dest / split / "images" / name).write_bytes(png)
+            (dest / split / "jsons" / f"{stem}.json").write_bytes(_labelme(name, shapes, shape))
             mask_rel = ""
             if index % 6 in (0, 1):  # a third of the images ship a mask, of both annotation styles
                 rings = [np.asarray(s["points"]) for s in shapes] if index % 3 == 0 else polys
-                semantic, _ = rasterise(rings, SIZE, SIZE)
+                semantic, instance = rasterise(rings, h, w)
                 buf = io.BytesIO()
-                np.save(buf, semantic)
+                np.save(buf, instance.astype(np.uint8) if instance_masks else semantic)
                 (dest / split / "masks" / f"{stem}.npy").write_bytes(buf.getvalue())
                 mask_rel = f"{split}/masks/{stem}.npy"
             rows.append([f"{split}/images/{name}", f"{split}/jsons/{stem}.json", mask_rel, str(bool(tracks))])
             index += 1
         with open(dest / f"{split}.csv", "w", newline="") as f:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(["image", "json", "mask", "contains_shiptrack"])
-            w.writerows(rows)
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(["image", "json", "mask", "contains_shiptrack"])
+            writer.writerows(rows)
 
 
 if __name__ == "__main__":

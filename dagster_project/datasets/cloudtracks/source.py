@@ -2,11 +2,17 @@
 
 Layout (as used by the authors' development code; the Zenodo release may wrap it in an archive):
 
-    train.csv, val.csv, test.csv   columns image, json, mask, contains_shiptrack (paths relative to root)
+    train.csv, val.csv, test.csv   columns image, json, mask, contains_shiptrack (or the older images_only,
+                                   jsons_only, masks_updated); paths relative to the root or absolute (the
+                                   authors' CSVs hold absolute paths ending in <split>/<images|jsons|masks>/<name>)
     <split>/images/<id>.png|.jpg   the satellite image (RGB composite or grayscale)
-    <split>/jsons/<id>.json        LabelMe JSON: imagePath (relative to the JSON), imageHeight, imageWidth,
-                                   shapes[*] with label, points [[x, y], ...], shape_type
-    <split>/masks/<id>.npy         optional binary semantic mask (H, W); empty `mask` cell when absent
+    <split>/jsons/<id>.json        LabelMe JSON: imagePath (relative to the JSON as LabelMe writes it,
+                                   `../images/<name>`; also a bare name or an absolute path), imageHeight,
+                                   imageWidth, shapes[*] with label, points [[x, y], ...], shape_type
+    <split>/masks/<id>.npy         optional mask (H, W): 0 background and either 1 for track (0/1, bool or
+                                   0/255) or one instance id per track (1..k); empty `mask` cell when absent.
+                                   A shipped mask is the ground truth (the authors binarise it with mask != 0);
+                                   its agreement with the re-rasterised polygons is measured, not enforced.
 
 A `polygon` shape is used as drawn. A `linestrip`/`line` shape is a ship-track centre line; it is buffered
 into a polygon by `buffer_px` on each side (5 px by default, as `LineString.buffer(5)` in the predecessor
@@ -22,6 +28,7 @@ import io
 import json
 import math
 import posixpath
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +44,9 @@ SPLITS = ("train", "val", "test")
 SPLIT_COLUMNS = ("image", "json", "mask", "contains_shiptrack")
 # Column names of an older variant of the authors' split CSVs (instance_seg.ipynb), mapped to current ones.
 LEGACY_SPLIT_COLUMNS = {"images_only": "image", "jsons_only": "json", "masks_updated": "mask"}
+EMPTY_CELLS = ("nan", "none", "null")
+# Folder of each split-CSV column inside a split folder.
+KIND_FOLDERS = {"image": "images", "json": "jsons", "mask": "masks"}
 CATEGORY = "shiptrack"
 DEFAULT_BUFFER_PX = 5.0
 POLYGON_TYPES = ("polygon",)
@@ -89,7 +99,8 @@ def read_split_csv(data: bytes, file: str, split: str) -> pl.DataFrame:
         rows["image"].append(normalise_relpath(rec[idx["image"]]))
         rows["json"].append(normalise_relpath(rec[idx["json"]]))
         mask = rec[idx["mask"]].strip() if "mask" in idx else ""
-        rows["mask"].append(normalise_relpath(mask) if mask else None)
+        # pandas writes a missing cell as "" (or "nan"/"None" after a round trip through an object column)
+        rows["mask"].append(normalise_relpath(mask) if mask and mask.lower() not in EMPTY_CELLS else None)
         rows["contains_shiptrack"].append(_parse_bool(rec[idx["contains_shiptrack"]], file, n))
     return pl.DataFrame(
         {"split": [split] * len(rows["image"]), "source_file": [file] * len(rows["image"]), **rows},
@@ -114,16 +125,45 @@ def _parse_bool(value: str, file: str, row: int) -> bool:
     raise SourceFormatError(file, "contains_shiptrack is True/False or 1/0", f"got {value!r}", row=row)
 
 
+def _is_absolute(p: str) -> bool:
+    return p.startswith("/") or re.match(r"^[A-Za-z]:/", p) is not None  # POSIX or Windows drive path
+
+
+def _layout_tail(parts: list[str]) -> str | None:
+    """`<split>/<images|jsons|masks>/<name...>` found inside a path's parts, or None."""
+    for i in range(len(parts) - 2):
+        if parts[i] in SPLITS and parts[i + 1] in KIND_FOLDERS.values():
+            return "/".join(parts[i:])
+    return None
+
+
 def normalise_relpath(path: str) -> str:
-    """A split-CSV path relative to the dataset root (see `read_split_csv`)."""
+    """A split-CSV path relative to the dataset root (see `read_split_csv`): an absolute path is cut down to its
+    `<split>/<images|jsons|masks>/<name>` tail (else its file name); a relative one is normalised."""
     p = path.strip().replace("\\", "/")
-    if p.startswith("/"):
-        parts = p.split("/")
-        for i in range(len(parts) - 2):
-            if parts[i] in SPLITS and parts[i + 1] in ("images", "jsons", "masks"):
-                return "/".join(parts[i:])
-        return parts[-1]
+    if _is_absolute(p):
+        parts = [x for x in p.split("/") if x]
+        return _layout_tail(parts) or parts[-1]
     return posixpath.normpath(p)
+
+
+def resolve_listed_path(path: str, split: str, column: str, present: set[str]) -> tuple[str, str]:
+    """Where a split-CSV path (already `normalise_relpath`-ed) is in the layout, and how it was found.
+
+    Tried in order: the path as written (`as_written`); the `<split>/<folder>/<name>` tail inside it
+    (`layout_tail`, e.g. a relative path written from a parent folder); the file of that name in the split's
+    folder for the column (`split_folder`, e.g. a bare name or an absolute path from another machine). When none
+    exists, the path as written is returned (`missing`) so that the existence rule names it.
+    """
+    if path in present:
+        return path, "as_written"
+    tail = _layout_tail(path.split("/"))
+    if tail and tail in present:
+        return tail, "layout_tail"
+    in_split = f"{split}/{KIND_FOLDERS[column]}/{posixpath.basename(path)}"
+    if in_split in present:
+        return in_split, "split_folder"
+    return path, "missing"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -190,10 +230,36 @@ def parse_labelme(data: bytes, file: str) -> LabelMe:
 
 def resolve_image_path(json_relpath: str, image_path: str) -> str:
     """Root-relative path of a LabelMe `imagePath` (LabelMe stores it relative to the JSON file's folder)."""
-    p = image_path.replace("\\", "/")
-    if p.startswith("/"):
+    p = image_path.strip().replace("\\", "/")
+    if _is_absolute(p):
         return normalise_relpath(p)
     return posixpath.normpath(posixpath.join(posixpath.dirname(json_relpath), p))
+
+
+def locate_json_image(
+    json_relpath: str, image_path: str, present: set[str], row_image: str | None = None
+) -> tuple[str, str]:
+    """Where the image a LabelMe JSON names is, and how it was found.
+
+    Tried in order: relative to the JSON's folder, as LabelMe writes it (`relative_to_json`; an absolute path is
+    cut to its layout tail, `absolute`); the split's `images/` folder (`images_folder`: a bare name, or a path
+    from the annotators' machine); the split-CSV row's own image when the file names agree (`csv_row`). An empty
+    `imagePath` means the CSV row's image. When nothing exists, the first candidate is returned (`missing`).
+    """
+    p = image_path.strip().replace("\\", "/")
+    if not p:
+        return (row_image, "csv_row") if row_image in present else (row_image or "", "missing")
+    first = resolve_image_path(json_relpath, p)
+    candidates = [(first, "absolute" if _is_absolute(p) else "relative_to_json")]
+    name = posixpath.basename(p)
+    split_dir = posixpath.dirname(posixpath.dirname(json_relpath))
+    candidates.append((posixpath.join(split_dir, "images", name), "images_folder"))
+    if row_image and posixpath.basename(row_image) == name:
+        candidates.append((row_image, "csv_row"))
+    for path, how in candidates:
+        if path in present:
+            return path, how
+    return first, "missing"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -218,11 +284,14 @@ def read_image(data: bytes, file: str) -> np.ndarray:
 
 
 def read_mask(data: bytes, file: str) -> np.ndarray:
-    """Load a `.npy` mask as stored (no pickles); the binary/shape rules are checked on the table."""
+    """Load a `.npy` mask as stored (no pickles), (H, W); a singleton channel axis, (H, W, 1) or (1, H, W), is
+    dropped. What its values mean is `mask_summary`'s job."""
     try:
         arr = np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise SourceFormatError(file, "mask is a readable .npy array", str(exc)) from exc
+    if arr.ndim == 3 and 1 in (arr.shape[0], arr.shape[2]):
+        arr = arr[0] if arr.shape[0] == 1 else arr[:, :, 0]
     if arr.ndim != 2:
         raise SourceFormatError(file, "mask is a 2-D array (height, width)", f"shape {arr.shape}")
     return arr
@@ -232,6 +301,42 @@ def mask_is_binary(mask: np.ndarray) -> bool:
     if mask.dtype == np.bool_:
         return True
     return bool(np.isin(np.unique(mask), (0, 1)).all())
+
+
+# What a shipped mask holds: `binary` (bool, 0/1 or 0/255: track or not), `instance_ids` (0 background and one
+# positive integer per track), or `invalid` (negative, fractional or non-finite values, or not numeric).
+MASK_KINDS = ("binary", "instance_ids", "invalid")
+MAX_INSTANCE_ID = 65535  # instance masks travel as 16-bit PNG
+
+
+@dataclass(frozen=True)
+class MaskSummary:
+    kind: str
+    track_count: int | None  # distinct instance ids (instance masks only: a binary mask cannot count tracks)
+    max_value: float | None
+
+
+def mask_summary(mask: np.ndarray) -> MaskSummary:
+    """Classify a mask's values without a per-pixel Python loop (one `bincount` for integer masks)."""
+    if mask.dtype == np.bool_:
+        return MaskSummary("binary", None, float(mask.any()))
+    if not (np.issubdtype(mask.dtype, np.integer) or np.issubdtype(mask.dtype, np.floating)):
+        return MaskSummary("invalid", None, None)
+    if mask.size == 0:
+        return MaskSummary("binary", None, 0.0)
+    lo, hi = mask.min(), mask.max()
+    if np.issubdtype(mask.dtype, np.floating):
+        if not (np.isfinite(lo) and np.isfinite(hi)) or not np.array_equal(mask, np.floor(mask)):
+            return MaskSummary("invalid", None, float(hi) if np.isfinite(hi) else None)
+    if lo < 0 or hi > MAX_INSTANCE_ID:
+        return MaskSummary("invalid", None, float(hi))
+    if hi <= 1:
+        return MaskSummary("binary", None, float(hi))
+    counts = np.bincount(mask.ravel().astype(np.intp, copy=False), minlength=int(hi) + 1)
+    ids = np.flatnonzero(counts[1:]) + 1
+    if len(ids) == 1 and ids[0] == 255:  # 0/255: an 8-bit picture of a binary mask
+        return MaskSummary("binary", None, float(hi))
+    return MaskSummary("instance_ids", int(len(ids)), float(hi))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -382,6 +487,38 @@ def rasterise(polygons: list[np.ndarray], height: int, width: int) -> tuple[np.n
     return np.asarray(semantic, dtype=np.uint8), np.asarray(instance).astype(np.uint16)
 
 
+def rasterise_semantic(polygons: list[np.ndarray], height: int, width: int) -> np.ndarray:
+    """The semantic mask of `rasterise` alone (one 8-bit canvas: a quarter of the instance canvas's memory)."""
+    semantic = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(semantic)
+    for poly in polygons:
+        if len(poly) >= 3:
+            draw.polygon([tuple(p) for p in poly], fill=1, outline=1)
+    return np.asarray(semantic, dtype=np.uint8)
+
+
+def image_masks(
+    polygons: list[np.ndarray], height: int, width: int, shipped: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, int, str]:
+    """Ground-truth masks of one image: semantic (uint8 0/1), instance (uint16, 0 = background), the track
+    count, and where they came from.
+
+    A shipped mask is the truth: its non-zero pixels are the tracks (as the authors binarise it). If it holds
+    instance ids, they are kept as the instance mask and their number is the track count (`npy_instance_ids`);
+    a 0/1 mask gives the semantic mask only, instances and count then come from the polygons (`npy_binary`).
+    Without a mask, both are the rasterised polygons (`polygons`).
+    """
+    if shipped is not None:
+        summary = mask_summary(shipped)
+        semantic = (shipped != 0).astype(np.uint8)
+        if summary.kind == "instance_ids":
+            return semantic, shipped.astype(np.uint16), int(summary.track_count), "npy_instance_ids"
+        _, instance = rasterise(polygons, height, width)
+        return semantic, instance, len(polygons), "npy_binary"
+    semantic, instance = rasterise(polygons, height, width)
+    return semantic, instance, len(polygons), "polygons"
+
+
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     """IoU of two binary masks; 1.0 when both are empty (they agree)."""
     a, b = a.astype(bool), b.astype(bool)
@@ -425,10 +562,18 @@ IMAGE_SCHEMA = {
     "mask_height": pl.Int64,
     "mask_width": pl.Int64,
     "mask_shape_matches": pl.Boolean,
+    "mask_kind": pl.String,
     "mask_binary": pl.Boolean,
+    "mask_values_valid": pl.Boolean,
+    "mask_track_count": pl.Int64,
     "mask_polygon_iou": pl.Float64,
     "mask_source": pl.String,
+    "image_found_by": pl.String,
+    "json_found_by": pl.String,
+    "mask_found_by": pl.String,
+    "json_image_found_by": pl.String,
     "track_count": pl.Int64,
+    "true_track_count": pl.Int64,
     "has_tracks": pl.Boolean,
     "contains_shiptrack": pl.Boolean,
     "track_pixels": pl.Int64,
@@ -521,19 +666,27 @@ def _stem(path: str) -> str:
 
 
 def _read_row(fs, root: str, present: set[str], row: dict, buffer_px: float) -> tuple[dict, list[dict]]:
-    image_rel, json_rel, mask_rel = row["image"], row["json"], row["mask"]
+    split = row["split"]
+    image_rel, image_how = resolve_listed_path(row["image"], split, "image", present)
+    json_rel, json_how = resolve_listed_path(row["json"], split, "json", present)
+    mask_rel, mask_how = (
+        resolve_listed_path(row["mask"], split, "mask", present) if row["mask"] else (None, None)
+    )
     rec = {k: None for k in IMAGE_SCHEMA}
     rec.update(
         image_id=_stem(image_rel),
-        split=row["split"],
+        split=split,
         source_file=row["source_file"],
         source_row=row["source_row"],
         image_file=image_rel,
         json_file=json_rel,
         mask_file=mask_rel,
-        image_exists=image_rel in present,
-        json_exists=json_rel in present,
-        mask_exists=(mask_rel in present) if mask_rel else None,
+        image_exists=image_how != "missing",
+        json_exists=json_how != "missing",
+        mask_exists=(mask_how != "missing") if mask_rel else None,
+        image_found_by=image_how,
+        json_found_by=json_how,
+        mask_found_by=mask_how,
         contains_shiptrack=row["contains_shiptrack"],
         mask_source="npy" if mask_rel else "polygons",
     )
@@ -545,32 +698,44 @@ def _read_row(fs, root: str, present: set[str], row: dict, buffer_px: float) -> 
             channels=1 if image.ndim == 2 else image.shape[2],
             mean_intensity=float(image.mean()),
         )
+        del image  # a full granule is ~8 MB: keep only its summary
     ann = parse_labelme(fs.cat_file(f"{root}/{json_rel}"), json_rel) if rec["json_exists"] else None
     instances: list[dict] = []
     polygons: list[np.ndarray] = []
     if ann is not None:
-        rec["json_image_file"] = resolve_image_path(json_rel, ann.image_path)
-        rec["json_image_exists"] = rec["json_image_file"] in present
+        found, how = locate_json_image(json_rel, ann.image_path, present, image_rel)
+        rec.update(json_image_file=found, json_image_found_by=how, json_image_exists=how != "missing")
         rec.update(json_height=ann.height, json_width=ann.width, track_count=len(ann.shapes))
+        rec["true_track_count"] = len(ann.shapes)
         rec["has_tracks"] = len(ann.shapes) > 0
         # Bounds are the image's real size when we have it, else what the JSON claims.
-        h, w = (rec["height"], rec["width"]) if image is not None else (ann.height, ann.width)
+        h, w = (rec["height"], rec["width"]) if rec["height"] is not None else (ann.height, ann.width)
         for i, shape in enumerate(ann.shapes):
             poly = clip_polygon(shape_polygon(shape, buffer_px), w, h)
             polygons.append(poly)
             instances.append(_instance_row(rec, json_rel, i, shape, poly, w, h, buffer_px))
-    if image is not None and ann is not None:
-        rec["size_matches_json"] = (ann.height, ann.width) == image.shape[:2]
-    if image is not None or ann is not None:
+    if rec["height"] is not None and ann is not None:
+        rec["size_matches_json"] = (ann.height, ann.width) == (rec["height"], rec["width"])
+    if rec["height"] is not None or ann is not None:
         h = rec["height"] if rec["height"] is not None else rec["json_height"]
         w = rec["width"] if rec["width"] is not None else rec["json_width"]
-        semantic, _ = rasterise(polygons, h, w)
-        rec["track_pixels"] = int(semantic.sum())
+        semantic = rasterise_semantic(polygons, h, w)
+        rec["track_pixels"] = int(np.count_nonzero(semantic))
         if mask_rel and rec["mask_exists"]:
             mask = read_mask(fs.cat_file(f"{root}/{mask_rel}"), mask_rel)
-            rec.update(mask_height=mask.shape[0], mask_width=mask.shape[1], mask_binary=mask_is_binary(mask))
+            summary = mask_summary(mask)
+            rec.update(
+                mask_height=mask.shape[0],
+                mask_width=mask.shape[1],
+                mask_kind=summary.kind,
+                mask_binary=summary.kind == "binary",
+                mask_values_valid=summary.kind != "invalid",
+                mask_track_count=summary.track_count,
+            )
+            if summary.track_count is not None:  # the instance ids count the tracks (the mask is the truth)
+                rec["true_track_count"] = summary.track_count
             rec["mask_shape_matches"] = mask.shape == (h, w)
-            if rec["mask_shape_matches"]:
+            if rec["mask_shape_matches"] and summary.kind != "invalid":
                 rec["mask_polygon_iou"] = mask_iou(mask != 0, semantic)
     return rec, instances
 

@@ -8,9 +8,12 @@ select
     height,
     width,
     channels,
-    n_instances as track_count,
+    true_track_count as track_count,
     track_pixel_fraction,
-    n_instances > 0 as has_tracks,
-    mask_source
+    true_track_count > 0 as has_tracks,
+    mask_source,
+    mask_kind
 from {{ ref('cloudtracks_int_image_tracks') }}
+-- A defined row order (image_id is unique): the model reads its rows in this order, so a rebuild with the same
+-- content fits the same model.
 order by split, image_id
