@@ -162,7 +162,7 @@ def materialize_everything(
                 s.checks_passed += 1
             elif ev.severity == dg.AssetCheckSeverity.WARN:
                 s.checks_failed += 1  # a non-blocking measurement: reported, not a run failure
-                print(f"   warning: check {ev.check_name} on {key} did not pass (WARN)", flush=True)
+                say(f"   WARNING check {ev.check_name} on {key} did not pass (non-blocking measurement)")
             else:
                 s.checks_failed += 1
                 failures.append(
