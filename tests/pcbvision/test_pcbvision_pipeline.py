@@ -3,6 +3,7 @@ local disk and S3 (moto), with corrupted boards, reruns, and the published recor
 
 import hashlib
 import json
+import pickle
 import shutil
 import zipfile
 from pathlib import Path
@@ -11,8 +12,9 @@ import duckdb
 import numpy as np
 import pytest
 
-from dagster_project.datasets.pcbvision import assets, sample, source
+from dagster_project.datasets.pcbvision import assets, models, sample, source
 from dagster_project.errors import ChecksumMismatchError
+from dagster_project.fingerprint import frame_sha256, object_sha256
 from dagster_project.settings import SAMPLES_DIR
 
 SAMPLE = SAMPLES_DIR / "pcbvision"
@@ -81,6 +83,28 @@ def assert_pipeline_ok(m) -> float:
     return miou
 
 
+def trained(m) -> dict:
+    """What a materialisation trained and measured: the model's bytes, its fingerprint and every metric."""
+    (clf,) = m.materializations("pcbvision_pixel_classifier")
+    (ev,) = m.materializations("pcbvision_model_evaluation")
+    model = pickle.loads(m.lake.read_bytes("objects/pcbvision_pixel_classifier/object.pkl"))
+    evaluation = pickle.loads(m.lake.read_bytes("objects/pcbvision_model_evaluation/object.pkl"))
+    fingerprint = {k: v.value for k, v in clf.metadata.items() if k.startswith("fingerprint/")}
+    floats = {
+        k: v.value
+        for mat in (clf, ev)
+        for k, v in mat.metadata.items()
+        if isinstance(v.value, float) and "footprint" not in k and "seconds" not in k
+    }
+    return {
+        "model_sha256": object_sha256(model),
+        "fingerprint": fingerprint,
+        "metrics": evaluation["metrics"],
+        "confusion_matrix": evaluation["confusion_matrix"],
+        "metadata_floats": floats,
+    }
+
+
 @pytest.mark.slow
 def test_end_to_end_local_and_rerun_is_idempotent(materialize_dataset, lake_local):
     m = materialize_dataset("pcbvision", lake_local, source=str(SAMPLE))
@@ -91,10 +115,24 @@ def test_end_to_end_local_and_rerun_is_idempotent(materialize_dataset, lake_loca
     assert manifest.height == 10 * len(BOARDS) and "README.md" not in manifest["relpath"].to_list()
     pixels = lake_local.read_parquet("tables/pcbvision_board_pixels/pcb1/data.parquet")
     assert pixels.schema["spectrum"].size == 214 and pixels["board"].unique().to_list() == [1]
+    first = trained(m)
     m2 = materialize_dataset("pcbvision", lake_local, source=str(SAMPLE))
     assert assert_pipeline_ok(m2) == miou
     assert lake_local.read_parquet("raw/pcbvision/_manifest.parquet").equals(manifest)
     assert lake_local.read_parquet("tables/pcbvision_board_pixels/pcb1/data.parquet").equals(pixels)
+    # Same data: the same model byte for byte, the same fingerprint and the same metrics (issue 16: the training
+    # mart had no row order, so the rerun's fit differed in the last digits).
+    assert trained(m2) == first
+    fp = first["fingerprint"]
+    assert fp["fingerprint/raw_files"] == manifest.height and len(fp["fingerprint/id"]) == 64
+    with duckdb.connect(m2.warehouse_path, read_only=True) as con:
+        keys = con.sql("select board, line, sample from pcbvision_training_set").fetchall()
+        stats = [r[0] for r in con.sql("select board from pcbvision_board_stats").fetchall()]
+        classes = con.sql("select hsi_split, label from pcbvision_class_stats").fetchall()
+        train = con.sql("select * from pcbvision_training_set").pl()
+    assert keys == sorted(keys) and stats == sorted(stats) and classes == sorted(classes)  # marts are ordered
+    assert fp["fingerprint/pcbvision_training_set/rows"] == train.height
+    assert fp["fingerprint/pcbvision_training_set/sha256"] == frame_sha256(models.training_frame(train))
 
 
 @pytest.mark.slow

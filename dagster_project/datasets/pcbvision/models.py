@@ -11,6 +11,7 @@ import polars as pl
 
 from dagster_project.cluster import resource_hints
 from dagster_project.datasets.pcbvision.source import CLASSES, partition_key
+from dagster_project.fingerprint import training_fingerprint
 from dagster_project.footprint import measure_footprint
 from dagster_project.metadata import paper_vs_ours, save_figure
 from dagster_project.storage import Lake
@@ -59,9 +60,10 @@ def build_classifier(config: PixelClassifierConfig, n_features: int):
             random_state=config.seed,
             verbose=-1,
             n_jobs=1,
+            deterministic=True,
         )
     else:
-        head = LogisticRegression(C=config.C, max_iter=config.max_iter)
+        head = LogisticRegression(C=config.C, max_iter=config.max_iter, random_state=config.seed)
     pca = PCA(n_components=min(config.pca_components, n_features), random_state=config.seed)
     return Pipeline([("scale", StandardScaler()), ("pca", pca), ("clf", head)])
 
@@ -72,6 +74,31 @@ def spectra_matrix(df: pl.DataFrame) -> np.ndarray:
     if col.dtype == pl.List(pl.Float32) or isinstance(col.dtype, pl.List):
         col = col.list.to_array(len(col[0]))
     return col.to_numpy().astype(np.float32, copy=False)
+
+
+# The stable key of a training pixel. The mart is ordered by it already; the fit sorts again so that the model
+# never depends on the order in which a table (or a future reader) hands the rows over.
+TRAINING_ORDER = ("board", "line", "sample")
+
+
+def training_frame(df: pl.DataFrame) -> pl.DataFrame:
+    """The training rows in their defined order (board, line, sample); refuses duplicate pixels, which would
+    make the order ambiguous."""
+    if df.is_empty():
+        raise ValueError("pcbvision_training_set is empty: no training board was materialised")
+    if df.select(pl.struct(TRAINING_ORDER).is_duplicated().any()).item():
+        raise ValueError(f"pcbvision_training_set has duplicate pixels on {TRAINING_ORDER}")
+    return df.sort(TRAINING_ORDER)
+
+
+def fit_pixel_classifier(config: PixelClassifierConfig, df: pl.DataFrame):
+    """The classifier fitted on `df` (already in `training_frame` order): same rows and config -> the same
+    bytes, since every random step is seeded with `config.seed`."""
+    X, y = spectra_matrix(df), df["label"].to_numpy().astype(np.int64)
+    weights = df["class_weight"].to_numpy() if config.use_class_weights else None
+    model = build_classifier(config, X.shape[1])
+    model.fit(X, y, clf__sample_weight=weights)
+    return model
 
 
 @dg.asset(
@@ -87,16 +114,14 @@ def pcbvision_pixel_classifier(
     """A scikit-learn pipeline classifying each hyperspectral pixel as others / IC / capacitor / connectors from
     its preprocessed spectrum alone (standardise → PCA → logistic regression, or LightGBM), fitted on the
     class-balanced pixel sample of the official training boards (`pcbvision_training_set`), with the mart's
-    class weights as sample weights. Scores on the official validation boards are in the metadata."""
-    df = warehouse.read_table("pcbvision_training_set")
-    if df.is_empty():
-        raise ValueError("pcbvision_training_set is empty: no training board was materialised")
+    class weights as sample weights. The rows are read in a defined order (board, line, sample) and every random
+    step is seeded, so the same data gives the same model, byte for byte; the metadata carries the fingerprint
+    of exactly what it was fitted on."""
+    df = training_frame(warehouse.read_table("pcbvision_training_set"))
     X, y = spectra_matrix(df), df["label"].to_numpy().astype(np.int64)
-    weights = df["class_weight"].to_numpy() if config.use_class_weights else None
-    model = build_classifier(config, X.shape[1])
     context.log.info(f"fitting on {len(y)} pixels, {X.shape[1]} bands, classes {np.bincount(y).tolist()}")
     with measure_footprint(context, task="training"):
-        model.fit(X, y, clf__sample_weight=weights)
+        model = fit_pixel_classifier(config, df)
     train_acc = float((model.predict(X) == y).mean())
     explained = float(model.named_steps["pca"].explained_variance_ratio_.sum())
     val_boards = boards_of_split(warehouse, "val")
@@ -118,6 +143,7 @@ def pcbvision_pixel_classifier(
             "pca_explained_variance": explained,
             "train_pixel_accuracy": train_acc,
             "hyper_parameters": dg.MetadataValue.json(config.model_dump()),
+            **training_fingerprint(lake, "pcbvision", {"pcbvision_training_set": df}),
         }
     )
     return model

@@ -37,3 +37,4 @@ select
 from classes as c
 inner join extent as e on c.board = e.board
 left join {{ ref('pcbvision_stg_rgb_images') }} as r on c.board = r.board
+order by c.board
