@@ -152,7 +152,8 @@ def test_end_to_end_on_s3(materialize_dataset, lake_s3, s3_bucket):
 
 
 def corrupted_source(tmp_path: Path) -> Path:
-    """One fault per board: each must be reported on its own board, naming file and rule."""
+    """One fault per board (board 2: two value faults, both in its check): each must be reported on its own
+    board, naming file and rule."""
     bad = tmp_path / "bad_source"
     shutil.copytree(SAMPLE, bad)
     hdr = bad / "HSI/pcb1/pcb1.hdr"  # header says one more line than the data file holds
@@ -160,6 +161,8 @@ def corrupted_source(tmp_path: Path) -> Path:
     mask = np.fromfile(bad / "HSI/General_masks/2", np.uint8)  # class 7 at line 3, sample 4
     mask[3 * 17 + 4] = 7
     mask.tofile(bad / "HSI/General_masks/2")
+    hdr = bad / "HSI/pcb2/pcb2.hdr"  # and its header names the wrong interleave: a scrambled cube (issue 12)
+    hdr.write_text(hdr.read_text().replace("interleave = bip", "interleave = bsq"))
     (bad / "RGB/3.jpg").write_bytes((bad / "RGB/3.jpg").read_bytes()[:300])  # truncated JPEG
     (bad / "HSI/General_masks/8.HDR").unlink()  # missing mask header
     hdr = bad / "HSI/pcb18/pcb18.hdr"
@@ -196,6 +199,8 @@ def test_corrupted_boards_fail_the_right_step_or_check_and_rerun_recovers(
     assert "mask values in {0, 1, 2, 3} [" in text and "HSI/General_masks/2]" in text
     assert "line=3" in text and "sample=4" in text and "value=7" in text
     assert "ExpectColumnValuesToBeInSet(label" in text  # GX says the same of the table
+    assert "spectral continuity: median adjacent-band correlation >= 0.9 [" in text
+    assert "HSI/pcb2/pcb2]" in text and "median_adjacent_band_correlation=0." in text
     assert checks_by_partition(m, "pcbvision_board_pixels_valid")["pcb4"].passed  # good boards still pass
     assert not m.materializations("pcbvision_pixel_classifier")  # nothing trained on bad data
     assert not m.materializations("pcbvision_model_evaluation")
