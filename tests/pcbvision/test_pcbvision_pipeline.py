@@ -69,6 +69,11 @@ def assert_pipeline_ok(m) -> float:
     assert "paper, full data" in table and "this run, sample data" in table and "0.9465" in table
     assert md["predicted_masks"].value.startswith("![predicted_masks](data:image/png;base64,")
     assert md["test_board_ids"].value == [2, 5]  # the official test boards present in the sample
+    # the paper's protocol beside ours: two boards under 128 x 128 each -> two zero-padded patches
+    assert md["padded_patch_count"].value == 2 and md["padded_patch_pixels"].value == 2 * 128**2
+    assert "zero-padded" in table and "inflate the 'others' IoU" in md["paper_protocol_note"].value
+    gain = md["padded_patch_pixel_accuracy"].value - md["pixel_accuracy"].value
+    assert gain > 0 if md["padding_predicted_as"].value == "others" else gain < 0
     with duckdb.connect(m.warehouse_path, read_only=True) as con:
         per_class = dict(con.sql("select label, count(*) from pcbvision_training_set group by 1").fetchall())
         boards = {r[0] for r in con.sql("select distinct board from pcbvision_training_set").fetchall()}
