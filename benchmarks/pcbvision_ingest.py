@@ -59,7 +59,7 @@ def _worker(mode: str, src: str, out: str) -> dict:
         t0 = time.perf_counter()
         if mode == "platform":
             reader = source.BoardReader(fs, src, board)
-            bp, _ = assets.write_board_table(lake, rel, reader, block_lines=64)
+            bp = assets.write_board_table(lake, rel, reader, assets.BoardPixelsConfig().block_lines)
             failed = [r.rule for r in checks.board_python_rules(bp) if not r.passed]
             assert not failed, failed
             n = bp.rows
@@ -136,7 +136,7 @@ def run_full_board(repeat: int) -> bool:
     with tempfile.TemporaryDirectory(prefix="pcbvision-bench-full-") as tmp:
         src = Path(tmp) / "PCBVision"
         t0 = time.perf_counter()
-        write_board(src, FULL_BOARD, shape=FULL_SHAPE, scale=40, block_lines=64)
+        write_board(src, FULL_BOARD, shape=FULL_SHAPE, scale=8, block_lines=64)
         gen_s = time.perf_counter() - t0
         ours, base, cube_mb = _measure("full-size board", src, repeat, f"board generated in {gen_s:.0f} s")
     throughput = base["seconds"] / ours["seconds"]

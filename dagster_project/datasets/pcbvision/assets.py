@@ -156,7 +156,7 @@ class BoardPixelsConfig(dg.Config):
     clip_min: float = 0.0
     clip_max: float = 1.0
     drop_first_bands: int = 10
-    block_lines: int = 64
+    block_lines: int = 32
 
 
 def _raw_root(lake: Lake) -> str:
@@ -169,27 +169,45 @@ def board_table_relpath(board: int) -> str:
 
 def write_board_table(
     lake: Lake, relpath: str, reader: source.BoardReader, block_lines: int
-) -> tuple[source.BoardPixels, pl.DataFrame]:
+) -> source.BoardPixels:
     """Stream a board's pixel table into one parquet file (a row group per block of lines, written atomically),
-    so memory holds one block of spectra, never the board. Returns what was measured and the table without its
-    spectra (a few bytes per pixel) for the table-level rules."""
+    so memory holds a block or two of spectra, never the board. Returns what was measured on the way.
+
+    The compression of block N runs in a writer thread (pyarrow releases the GIL) while block N+1 is read and
+    checked, so reading and writing overlap on two cores; at most one block waits for the writer."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import pyarrow.parquet as pq
 
-    narrow = []
-    with lake.atomic_open(relpath, "wb") as fh:
-        writer = None
+    with lake.atomic_open(relpath, "wb") as fh, ThreadPoolExecutor(1, "pcbvision-writer") as pool:
+        writer, pending = None, None
         try:
             for block in reader.blocks(block_lines):
                 table = block.to_arrow()
+                del block
                 if writer is None:
-                    writer = pq.ParquetWriter(fh, table.schema, compression="zstd")
-                writer.write_table(table)
-                narrow.append(block.drop("spectrum"))
-                del block, table
+                    # Dictionary encoding and min/max statistics are useless on float spectra and cost as
+                    # much as the compression: keep them for the narrow columns only.
+                    narrow_columns = [c for c in table.column_names if c != "spectrum"]
+                    writer = pq.ParquetWriter(
+                        fh,
+                        table.schema,
+                        compression="zstd",
+                        use_dictionary=narrow_columns,
+                        write_statistics=narrow_columns,
+                    )
+                if pending is not None:
+                    pending.result()  # re-raises a write error here
+                pending = pool.submit(writer.write_table, table)
+                del table
+            if pending is not None:
+                pending.result()
         finally:
+            if pending is not None:
+                pending.exception()  # never close the writer under a running write
             if writer is not None:
                 writer.close()
-    return reader.result(), pl.concat(narrow, rechunk=True)
+    return reader.result()
 
 
 @dg.asset(
@@ -228,7 +246,10 @@ def pcbvision_board_pixels(context: dg.AssetExecutionContext, config: BoardPixel
         lake.fs, _raw_root(lake), board, preprocessing=prep, display_root=lake.url(raw_relpath(DATASET))
     )
     rel = board_table_relpath(board)
-    bp, df = write_board_table(lake, rel, reader, config.block_lines)
+    bp = write_board_table(lake, rel, reader, config.block_lines)
+    # The table-level rules read the table back without its spectra (a few bytes per pixel): the streamed
+    # write and this never hold the spectra at the same time.
+    df = lake.read_parquet(rel, columns=list(source.SCALAR_COLUMNS))
     suite = f"pcbvision_board_pixels_{context.partition_key}"
     gx = validate_frame(
         df,

@@ -65,8 +65,11 @@ def _place(free: np.ndarray, h: int, w: int, rng: np.random.Generator) -> tuple[
     return None
 
 
-def board_materials(board: int, lines: int, samples: int, scale: int, rng: np.random.Generator):
-    """Material map (lines, samples) and the PCB foreground mask."""
+def board_materials(
+    board: int, lines: int, samples: int, scale: int, rng: np.random.Generator, size: int = 1
+):
+    """Material map (lines, samples) and the PCB foreground mask. `size` multiplies the components' sides
+    (a full-size board has components of tens to hundreds of pixels, like the real ones)."""
     mat = np.full((lines, samples), BELT, np.uint8)
     top, left = 1, 1 + board % 2
     pcb = np.zeros((lines, samples), bool)
@@ -79,7 +82,7 @@ def board_materials(board: int, lines: int, samples: int, scale: int, rng: np.ra
         (CAP, (2, 2), (2, 3))
     ] * 3
     for kind, hr, wr in layout * scale:
-        h, w = int(rng.integers(hr[0], hr[1] + 1)), int(rng.integers(wr[0], wr[1] + 1))
+        h, w = int(rng.integers(hr[0], hr[1] + 1)) * size, int(rng.integers(wr[0], wr[1] + 1)) * size
         if rng.random() < 0.5:
             h, w = w, h
         at = _place(free, h, w, rng)
@@ -120,7 +123,10 @@ def render_cube_blocks(
         blurred = 0.6 * clean + 0.4 * neighbours / 8.0
         del padded, neighbours
         gain = rng.normal(1.0, 0.06, (n, samples))[:, :, None].astype(np.float32)
-        noise = rng.normal(0.0, 1.0, clean.shape).astype(np.float32) * (0.012 + 0.03 * blurred)
+        # Band noise of about 1% of the signal (the FX10's SNR is a few hundred to one): small next to the
+        # illumination gain, which is common to all bands, so neighbouring bands stay strongly correlated
+        # across pixels (median adjacent-band correlation ~0.99, also on a full-size board of mostly solder).
+        noise = rng.normal(0.0, 1.0, clean.shape).astype(np.float32) * (0.002 + 0.01 * blurred)
         cube = blurred * gain + noise
         del noise
         cube[:, :, :NOISY_BANDS] += rng.normal(0.0, 0.25, cube[:, :, :NOISY_BANDS].shape)
@@ -179,11 +185,13 @@ def write_board(
 ) -> None:
     """Write one board's files. `shape` (lines, samples) overrides the sample's small sizes, e.g. (1100, 1024)
     for a full-size board; `block_lines` renders and writes the cube that many lines at a time (memory stays
-    at a block, and the bytes differ from an all-at-once render, deterministically)."""
+    at a block, and the bytes differ from an all-at-once render, deterministically). With `shape`, the
+    components grow with the board (sides x samples // 20)."""
     rng = np.random.default_rng([seed, board])
     lines, samples = shape or board_size(board, scale)
     spectra = material_spectra(WAVELENGTHS, rng)
-    mat, pcb = board_materials(board, lines, samples, scale, rng)
+    size = 1 if shape is None else max(1, samples // 20)
+    mat, pcb = board_materials(board, lines, samples, scale, rng, size)
     general = MATERIAL_CLASS_LUT[mat]
     monoseg = np.where(mat == INK, 0, general).astype(np.uint8)
     files = BoardFiles(board)

@@ -410,11 +410,21 @@ class EnviImage:
     def read_lines(self, start: int, stop: int) -> np.ndarray:
         """Lines [start, stop) as a native-endian array (n_lines, samples, bands) in the file's data type.
 
-        Always a copy: the memory map is opened for this call only and dropped on return, so the pages it
-        touched leave the process's resident memory with it (a map kept open would grow to the whole cube)."""
+        Always a fresh array: BIP/BIL lines are read with one plain read; BSQ through a memory map opened for
+        this call only and dropped on return, so the pages it touched leave the process's resident memory with
+        it (a map kept open would grow to the whole cube)."""
         h = self.header
         stop = min(stop, h.lines)
         n = stop - start
+        if self.is_local and h.interleave in ("bip", "bil"):  # whole lines are contiguous: one plain read
+            count = n * h.samples * h.bands
+            offset = h.header_offset + start * h.samples * h.bands * h.dtype.itemsize
+            buf = np.fromfile(self.data_path, dtype=h.dtype, count=count, offset=offset)
+            if h.interleave == "bip":
+                block = buf.reshape(n, h.samples, h.bands)
+            else:
+                block = buf.reshape(n, h.bands, h.samples).transpose(0, 2, 1)
+            return np.ascontiguousarray(block, dtype=h.dtype.newbyteorder("="))
         if self.is_local:
             mm = self._open_memmap()
             block = {
@@ -549,8 +559,9 @@ class Preprocessing:
 
     def apply(self, block: np.ndarray) -> np.ndarray:
         out = block[..., self.drop_first_bands :].astype(np.float32, copy=False)
-        if self.clip:
-            out = np.clip(out, self.clip_min, self.clip_max)
+        if self.clip:  # maximum/minimum into one new array: np.clip's wrapper is several times slower
+            out = np.maximum(out, np.float32(self.clip_min))
+            np.minimum(out, np.float32(self.clip_max), out=out)
         return out
 
 
@@ -681,6 +692,13 @@ def _mask_checked(fs, root: str, hdr_rel: str, shape: tuple[int, int], display: 
     return mask
 
 
+# The pixel table's columns other than the spectrum, in table order.
+SCALAR_COLUMNS = (
+    "board", "line", "sample", "label", "label_monoseg", "on_pcb", "hsi_split", "mean_reflectance",
+    "source_file", "source_row",
+)  # fmt: skip
+
+
 class BoardReader:
     """One board of the published layout, opened and checked for structure, read a block of lines at a time.
 
@@ -786,6 +804,7 @@ class BoardReader:
                     "source_row": pl.Series(index),
                 }
             )
+            del pre, monoseg, index  # before the next block is read: one block of spectra at a time
             self.rows += n
 
     def result(self, pixels: pl.DataFrame | None = None) -> BoardPixels:
