@@ -3,6 +3,7 @@ local disk and S3 (moto), with corrupted boards, reruns, and the published recor
 
 import hashlib
 import json
+import pickle
 import shutil
 import zipfile
 from pathlib import Path
@@ -11,8 +12,9 @@ import duckdb
 import numpy as np
 import pytest
 
-from dagster_project.datasets.pcbvision import assets, sample, source
+from dagster_project.datasets.pcbvision import assets, models, sample, source
 from dagster_project.errors import ChecksumMismatchError
+from dagster_project.fingerprint import frame_sha256, object_sha256
 from dagster_project.settings import SAMPLES_DIR
 
 SAMPLE = SAMPLES_DIR / "pcbvision"
@@ -64,9 +66,14 @@ def assert_pipeline_ok(m) -> float:
         for metric in ("precision", "recall", "f1", "iou"):
             assert 0 <= md[f"{metric}_{cls}"].value <= 1
     table = md["paper_vs_ours"].value
-    assert "paper, full data" in table and "this run, sample data" in table and "0.9465" in table
+    assert "paper, full data" in table and "this run: shipped sample (synthetic)" in table and "0.9465" in table
     assert md["predicted_masks"].value.startswith("![predicted_masks](data:image/png;base64,")
     assert md["test_board_ids"].value == [2, 5]  # the official test boards present in the sample
+    # the paper's protocol beside ours: two boards under 128 x 128 each -> two zero-padded patches
+    assert md["padded_patch_count"].value == 2 and md["padded_patch_pixels"].value == 2 * 128**2
+    assert "zero-padded" in table and "inflate the 'others' IoU" in md["paper_protocol_note"].value
+    gain = md["padded_patch_pixel_accuracy"].value - md["pixel_accuracy"].value
+    assert gain > 0 if md["padding_predicted_as"].value == "others" else gain < 0
     with duckdb.connect(m.warehouse_path, read_only=True) as con:
         per_class = dict(con.sql("select label, count(*) from pcbvision_training_set group by 1").fetchall())
         boards = {r[0] for r in con.sql("select distinct board from pcbvision_training_set").fetchall()}
@@ -81,6 +88,28 @@ def assert_pipeline_ok(m) -> float:
     return miou
 
 
+def trained(m) -> dict:
+    """What a materialisation trained and measured: the model's bytes, its fingerprint and every metric."""
+    (clf,) = m.materializations("pcbvision_pixel_classifier")
+    (ev,) = m.materializations("pcbvision_model_evaluation")
+    model = pickle.loads(m.lake.read_bytes("objects/pcbvision_pixel_classifier/object.pkl"))
+    evaluation = pickle.loads(m.lake.read_bytes("objects/pcbvision_model_evaluation/object.pkl"))
+    fingerprint = {k: v.value for k, v in clf.metadata.items() if k.startswith("fingerprint/")}
+    floats = {
+        k: v.value
+        for mat in (clf, ev)
+        for k, v in mat.metadata.items()
+        if isinstance(v.value, float) and "footprint" not in k and "seconds" not in k
+    }
+    return {
+        "model_sha256": object_sha256(model),
+        "fingerprint": fingerprint,
+        "metrics": evaluation["metrics"],
+        "confusion_matrix": evaluation["confusion_matrix"],
+        "metadata_floats": floats,
+    }
+
+
 @pytest.mark.slow
 def test_end_to_end_local_and_rerun_is_idempotent(materialize_dataset, lake_local):
     m = materialize_dataset("pcbvision", lake_local, source=str(SAMPLE))
@@ -91,10 +120,24 @@ def test_end_to_end_local_and_rerun_is_idempotent(materialize_dataset, lake_loca
     assert manifest.height == 10 * len(BOARDS) and "README.md" not in manifest["relpath"].to_list()
     pixels = lake_local.read_parquet("tables/pcbvision_board_pixels/pcb1/data.parquet")
     assert pixels.schema["spectrum"].size == 214 and pixels["board"].unique().to_list() == [1]
+    first = trained(m)
     m2 = materialize_dataset("pcbvision", lake_local, source=str(SAMPLE))
     assert assert_pipeline_ok(m2) == miou
     assert lake_local.read_parquet("raw/pcbvision/_manifest.parquet").equals(manifest)
     assert lake_local.read_parquet("tables/pcbvision_board_pixels/pcb1/data.parquet").equals(pixels)
+    # Same data: the same model byte for byte, the same fingerprint and the same metrics (issue 16: the training
+    # mart had no row order, so the rerun's fit differed in the last digits).
+    assert trained(m2) == first
+    fp = first["fingerprint"]
+    assert fp["fingerprint/raw_files"] == manifest.height and len(fp["fingerprint/id"]) == 64
+    with duckdb.connect(m2.warehouse_path, read_only=True) as con:
+        keys = con.sql("select board, line, sample from pcbvision_training_set").fetchall()
+        stats = [r[0] for r in con.sql("select board from pcbvision_board_stats").fetchall()]
+        classes = con.sql("select hsi_split, label from pcbvision_class_stats").fetchall()
+        train = con.sql("select * from pcbvision_training_set").pl()
+    assert keys == sorted(keys) and stats == sorted(stats) and classes == sorted(classes)  # marts are ordered
+    assert fp["fingerprint/pcbvision_training_set/rows"] == train.height
+    assert fp["fingerprint/pcbvision_training_set/sha256"] == frame_sha256(models.training_frame(train))
 
 
 @pytest.mark.slow
@@ -114,7 +157,8 @@ def test_end_to_end_on_s3(materialize_dataset, lake_s3, s3_bucket):
 
 
 def corrupted_source(tmp_path: Path) -> Path:
-    """One fault per board: each must be reported on its own board, naming file and rule."""
+    """One fault per board (board 2: two value faults, both in its check): each must be reported on its own
+    board, naming file and rule."""
     bad = tmp_path / "bad_source"
     shutil.copytree(SAMPLE, bad)
     hdr = bad / "HSI/pcb1/pcb1.hdr"  # header says one more line than the data file holds
@@ -122,6 +166,8 @@ def corrupted_source(tmp_path: Path) -> Path:
     mask = np.fromfile(bad / "HSI/General_masks/2", np.uint8)  # class 7 at line 3, sample 4
     mask[3 * 17 + 4] = 7
     mask.tofile(bad / "HSI/General_masks/2")
+    hdr = bad / "HSI/pcb2/pcb2.hdr"  # and its header names the wrong interleave: a scrambled cube (issue 12)
+    hdr.write_text(hdr.read_text().replace("interleave = bip", "interleave = bsq"))
     (bad / "RGB/3.jpg").write_bytes((bad / "RGB/3.jpg").read_bytes()[:300])  # truncated JPEG
     (bad / "HSI/General_masks/8.HDR").unlink()  # missing mask header
     hdr = bad / "HSI/pcb18/pcb18.hdr"
@@ -158,6 +204,8 @@ def test_corrupted_boards_fail_the_right_step_or_check_and_rerun_recovers(
     assert "mask values in {0, 1, 2, 3} [" in text and "HSI/General_masks/2]" in text
     assert "line=3" in text and "sample=4" in text and "value=7" in text
     assert "ExpectColumnValuesToBeInSet(label" in text  # GX says the same of the table
+    assert "spectral continuity: median adjacent-band correlation >= 0.9 [" in text
+    assert "HSI/pcb2/pcb2]" in text and "median_adjacent_band_correlation=0." in text
     assert checks_by_partition(m, "pcbvision_board_pixels_valid")["pcb4"].passed  # good boards still pass
     assert not m.materializations("pcbvision_pixel_classifier")  # nothing trained on bad data
     assert not m.materializations("pcbvision_model_evaluation")

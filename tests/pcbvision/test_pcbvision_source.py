@@ -122,7 +122,7 @@ def test_remote_filesystem_reads_same_blocks_as_memmap():
         mem.pipe(f"/pcbv/{rel}", (SAMPLE / rel).read_bytes())
     local = source.open_cube(LOCAL, str(SAMPLE / "HSI/pcb5/pcb5.hdr"))
     remote = source.open_cube(mem, "/pcbv/HSI/pcb5/pcb5.hdr")
-    assert local._memmap is not None and remote._memmap is None
+    assert local.is_local and not remote.is_local
     for (s1, b1), (s2, b2) in zip(local.iter_blocks(4), remote.iter_blocks(4), strict=True):
         assert s1 == s2
         np.testing.assert_array_equal(b1, b2)

@@ -93,7 +93,7 @@ def discover_boards(location: str) -> list[str]:
                 names += records.remote_zip_names(f.url)
         boards = source.boards_in(names) if names else list(range(1, source.N_BOARDS + 1))
     else:
-        boards = source.boards_in(list_source_files(location, ["HSI/*.hdr"]))
+        boards = source.boards_in(list_source_files(location, ["HSI/*"]))  # .hdr or .HDR
     return [source.partition_key(b) for b in boards]
 
 
@@ -156,11 +156,58 @@ class BoardPixelsConfig(dg.Config):
     clip_min: float = 0.0
     clip_max: float = 1.0
     drop_first_bands: int = 10
-    block_lines: int = 64
+    block_lines: int = 32
 
 
 def _raw_root(lake: Lake) -> str:
     return lake.path(raw_relpath(DATASET))
+
+
+def board_table_relpath(board: int) -> str:
+    return f"tables/pcbvision_board_pixels/{source.partition_key(board)}/data.parquet"
+
+
+def write_board_table(
+    lake: Lake, relpath: str, reader: source.BoardReader, block_lines: int
+) -> source.BoardPixels:
+    """Stream a board's pixel table into one parquet file (a row group per block of lines, written atomically),
+    so memory holds a block or two of spectra, never the board. Returns what was measured on the way.
+
+    The compression of block N runs in a writer thread (pyarrow releases the GIL) while block N+1 is read and
+    checked, so reading and writing overlap on two cores; at most one block waits for the writer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow.parquet as pq
+
+    with lake.atomic_open(relpath, "wb") as fh, ThreadPoolExecutor(1, "pcbvision-writer") as pool:
+        writer, pending = None, None
+        try:
+            for block in reader.blocks(block_lines):
+                table = block.to_arrow()
+                del block
+                if writer is None:
+                    # Dictionary encoding and min/max statistics are useless on float spectra and cost as
+                    # much as the compression: keep them for the narrow columns only.
+                    narrow_columns = [c for c in table.column_names if c != "spectrum"]
+                    writer = pq.ParquetWriter(
+                        fh,
+                        table.schema,
+                        compression="zstd",
+                        use_dictionary=narrow_columns,
+                        write_statistics=narrow_columns,
+                    )
+                if pending is not None:
+                    pending.result()  # re-raises a write error here
+                pending = pool.submit(writer.write_table, table)
+                del table
+            if pending is not None:
+                pending.result()
+        finally:
+            if pending is not None:
+                pending.exception()  # never close the writer under a running write
+            if writer is not None:
+                writer.close()
+    return reader.result()
 
 
 @dg.asset(
@@ -176,15 +223,18 @@ def _raw_root(lake: Lake) -> str:
             asset="pcbvision_board_pixels",
             blocking=True,
             description="Per board: header size = data file size, 224 bands, mask shape = cube shape, General and "
-            "Monoseg mask values in {0,1,2,3}, finite spectra, and GX rules on the pixel table's columns.",
+            "Monoseg mask values in {0,1,2,3}, finite spectra, spectral continuity (median adjacent-band correlation "
+            ">= 0.9 on evenly spaced pixels: a header whose interleave does not describe the bytes scrambles the "
+            "cube), and GX rules on the pixel table's columns.",
         )
     ],
 )
 def pcbvision_board_pixels(context: dg.AssetExecutionContext, config: BoardPixelsConfig, lake: Lake):
     """One row per hyperspectral pixel of one board: position (line, sample), General and Monoseg class (0 others,
-    1 IC, 2 capacitor, 3 connectors), whether it lies on the PCB (PCB mask), the authors' HSI split of the board,
-    the preprocessed spectrum (float32 array, 214 bands by default) and its mean. The cube is read memory-mapped
-    (or by ranged reads on S3) a block of lines at a time."""
+    1 IC, 2 capacitor, 3 connectors; Monoseg null where the release has no Monoseg mask), whether it lies on the
+    PCB (PCB mask), the authors' HSI split of the board, the preprocessed spectrum (float32 array, 214 bands by
+    default) and its mean. The cube is read memory-mapped (or by ranged reads on S3) a block of lines at a time
+    and streamed to parquet block by block, so a board never sits in memory whole."""
     board = source.board_of(context.partition_key)
     prep = source.Preprocessing(
         clip=config.clip,
@@ -192,14 +242,17 @@ def pcbvision_board_pixels(context: dg.AssetExecutionContext, config: BoardPixel
         clip_max=config.clip_max,
         drop_first_bands=config.drop_first_bands,
     )
-    bp = source.read_board(
-        lake.fs, _raw_root(lake), board, preprocessing=prep, block_lines=config.block_lines,
-        display_root=lake.url(raw_relpath(DATASET)),
-    )  # fmt: skip
-    df = bp.pixels
+    reader = source.BoardReader(
+        lake.fs, _raw_root(lake), board, preprocessing=prep, display_root=lake.url(raw_relpath(DATASET))
+    )
+    rel = board_table_relpath(board)
+    bp = write_board_table(lake, rel, reader, config.block_lines)
+    # The table-level rules read the table back without its spectra (a few bytes per pixel): the streamed
+    # write and this never hold the spectra at the same time.
+    df = lake.read_parquet(rel, columns=list(source.SCALAR_COLUMNS))
     suite = f"pcbvision_board_pixels_{context.partition_key}"
     gx = validate_frame(
-        df.drop("spectrum"),
+        df,
         suite=suite,
         rules=checks.pixel_rules(*((config.clip_min, config.clip_max) if config.clip else (None, None))),
         id_columns=("source_file", "source_row", "line", "sample"),
@@ -208,16 +261,21 @@ def pcbvision_board_pixels(context: dg.AssetExecutionContext, config: BoardPixel
     report = combine(suite, python_report(suite, checks.board_python_rules(bp), df.height), gx)
     counts = df.group_by("label").len().sort("label")
     yield dg.Output(
-        df,
+        None,
         metadata={
-            **table_metadata(df.drop("spectrum")),
+            **table_metadata(df),
+            "path": dg.MetadataValue.path(lake.url(rel)),
             "board": board,
             "hsi_split": source.hsi_split(board),
             "cube_shape": dg.MetadataValue.json(list(bp.shape)),
-            "bands_kept": df.schema["spectrum"].size,
+            "bands_kept": reader.n_bands_out,
             "preprocessing": dg.MetadataValue.json(config.model_dump()),
             "raw_negative_values": bp.raw_negative_values,
             "raw_values_above_one": bp.raw_values_above_one,
+            "adjacent_band_correlation": dg.MetadataValue.float(
+                float("nan") if bp.continuity.median is None else bp.continuity.median
+            ),
+            "optional_parts_found": dg.MetadataValue.json(bp.parts),
             "class_pixels": dg.MetadataValue.json(
                 {
                     source.CLASSES.get(r["label"], str(r["label"])): r["len"]
@@ -248,12 +306,17 @@ def pcbvision_board_pixels(context: dg.AssetExecutionContext, config: BoardPixel
 )
 def pcbvision_rgb_images(context: dg.AssetExecutionContext, lake: Lake):
     """One row per board summarising its RGB photograph (Teledyne Dalsa C4020): size, mean colour, pixel counts
-    per class in the General and Monoseg RGB masks, and the board's RGB split (the authors' RGB notebook splits
+    per class in the General and Monoseg RGB masks (null where a mask is absent; no row where the release has no
+    photograph of the board), and the board's RGB split (the authors' RGB notebook splits
     the 53 boards 33/9/11 with scikit-learn, independently of the HSI split lists)."""
     board = source.board_of(context.partition_key)
     rgb = source.read_rgb_board(lake.fs, _raw_root(lake), board, display_root=lake.url(raw_relpath(DATASET)))
-    df = pl.DataFrame([rgb.row])
+    df = rgb.frame()
+    if rgb.row is None:
+        context.log.info(f"board {board}: no RGB photograph in this release; the RGB table has no row for it")
     suite = f"pcbvision_rgb_images_{context.partition_key}"
-    report = python_report(suite, checks.rgb_python_rules(rgb), 1)
-    yield dg.Output(df, metadata=table_metadata(df))
+    report = python_report(suite, checks.rgb_python_rules(rgb), df.height)
+    yield dg.Output(
+        df, metadata={**table_metadata(df), "optional_parts_found": dg.MetadataValue.json(rgb.parts)}
+    )
     yield report.check_result("pcbvision_rgb_images_valid", asset_key="pcbvision_rgb_images")

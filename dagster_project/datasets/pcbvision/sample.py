@@ -30,6 +30,7 @@ NOISY_BANDS = 10
 
 BELT, SOLDER, IC, CAP, CONN, INK = range(6)
 MATERIAL_CLASS = {BELT: 0, SOLDER: 0, IC: 1, CAP: 2, CONN: 3, INK: 1}
+MATERIAL_CLASS_LUT = np.array([MATERIAL_CLASS[m] for m in range(len(MATERIAL_CLASS))], np.uint8)
 
 
 def material_spectra(w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -64,8 +65,11 @@ def _place(free: np.ndarray, h: int, w: int, rng: np.random.Generator) -> tuple[
     return None
 
 
-def board_materials(board: int, lines: int, samples: int, scale: int, rng: np.random.Generator):
-    """Material map (lines, samples) and the PCB foreground mask."""
+def board_materials(
+    board: int, lines: int, samples: int, scale: int, rng: np.random.Generator, size: int = 1
+):
+    """Material map (lines, samples) and the PCB foreground mask. `size` multiplies the components' sides
+    (a full-size board has components of tens to hundreds of pixels, like the real ones)."""
     mat = np.full((lines, samples), BELT, np.uint8)
     top, left = 1, 1 + board % 2
     pcb = np.zeros((lines, samples), bool)
@@ -78,7 +82,7 @@ def board_materials(board: int, lines: int, samples: int, scale: int, rng: np.ra
         (CAP, (2, 2), (2, 3))
     ] * 3
     for kind, hr, wr in layout * scale:
-        h, w = int(rng.integers(hr[0], hr[1] + 1)), int(rng.integers(wr[0], wr[1] + 1))
+        h, w = int(rng.integers(hr[0], hr[1] + 1)) * size, int(rng.integers(wr[0], wr[1] + 1)) * size
         if rng.random() < 0.5:
             h, w = w, h
         at = _place(free, h, w, rng)
@@ -95,22 +99,43 @@ def board_materials(board: int, lines: int, samples: int, scale: int, rng: np.ra
     return mat, pcb
 
 
+def render_cube_blocks(
+    mat: np.ndarray, spectra: np.ndarray, rng: np.random.Generator, block_lines: int | None = None
+):
+    """Noisy, slightly blurred reflectance cube (lines, samples, bands) float32, `block_lines` lines at a time
+    (all at once by default), so a full-size board never has to be rendered in memory whole. The blur reads one
+    line of the material map beyond each block; each block draws its gain and noise in turn from `rng`."""
+    lines = mat.shape[0]
+    step = block_lines or lines
+    for r0 in range(0, lines, step):
+        r1 = min(r0 + step, lines)
+        ext = mat[max(r0 - 1, 0) : min(r1 + 1, lines)]
+        ext = np.pad(ext, ((1 if r0 == 0 else 0, 1 if r1 == lines else 0), (1, 1)), mode="edge")
+        padded = spectra[ext]  # (n + 2, samples + 2, bands)
+        n, samples = r1 - r0, mat.shape[1]
+        clean = padded[1 : 1 + n, 1 : 1 + samples]
+        neighbours = sum(
+            padded[1 + dr : 1 + dr + n, 1 + dc : 1 + dc + samples]
+            for dr in (-1, 0, 1)
+            for dc in (-1, 0, 1)
+            if (dr, dc) != (0, 0)
+        )
+        blurred = 0.6 * clean + 0.4 * neighbours / 8.0
+        del padded, neighbours
+        gain = rng.normal(1.0, 0.06, (n, samples))[:, :, None].astype(np.float32)
+        # Band noise of about 1% of the signal (the FX10's SNR is a few hundred to one): small next to the
+        # illumination gain, which is common to all bands, so neighbouring bands stay strongly correlated
+        # across pixels (median adjacent-band correlation ~0.99, also on a full-size board of mostly solder).
+        noise = rng.normal(0.0, 1.0, clean.shape).astype(np.float32) * (0.002 + 0.01 * blurred)
+        cube = blurred * gain + noise
+        del noise
+        cube[:, :, :NOISY_BANDS] += rng.normal(0.0, 0.25, cube[:, :, :NOISY_BANDS].shape)
+        yield cube.astype("<f4")
+
+
 def render_cube(mat: np.ndarray, spectra: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Noisy, slightly blurred reflectance cube (lines, samples, bands) float32."""
-    clean = spectra[mat]  # (lines, samples, bands)
-    padded = np.pad(clean, ((1, 1), (1, 1), (0, 0)), mode="edge")
-    neighbours = sum(
-        padded[1 + dr : 1 + dr + mat.shape[0], 1 + dc : 1 + dc + mat.shape[1]]
-        for dr in (-1, 0, 1)
-        for dc in (-1, 0, 1)
-        if (dr, dc) != (0, 0)
-    )
-    blurred = 0.6 * clean + 0.4 * neighbours / 8.0
-    gain = rng.normal(1.0, 0.06, mat.shape)[:, :, None].astype(np.float32)
-    noise = rng.normal(0.0, 1.0, clean.shape).astype(np.float32) * (0.012 + 0.03 * blurred)
-    cube = blurred * gain + noise
-    cube[:, :, :NOISY_BANDS] += rng.normal(0.0, 0.25, cube[:, :, :NOISY_BANDS].shape)
-    return cube.astype("<f4")
+    return next(render_cube_blocks(mat, spectra, rng))
 
 
 def _jpeg(arr: np.ndarray, mode: str, quality: int) -> bytes:
@@ -129,13 +154,18 @@ def _png(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _rgb_from_cube(cube: np.ndarray) -> np.ndarray:
+def _rgb_lines(cube: np.ndarray) -> np.ndarray:
+    """Photograph colours (lines, samples, 3) uint8 of a block of cube lines, at the cube's resolution."""
+
     def band_mean(lo, hi):
         sel = (WAVELENGTHS >= lo) & (WAVELENGTHS <= hi)
         return cube[:, :, sel].mean(axis=2)
 
     rgb = np.stack([band_mean(600, 680), band_mean(510, 580), band_mean(430, 490)], axis=-1)
-    rgb = np.clip(rgb * 1.8 * 255.0, 0, 255).astype(np.uint8)
+    return np.clip(rgb * 1.8 * 255.0, 0, 255).astype(np.uint8)
+
+
+def _upsample(rgb: np.ndarray) -> np.ndarray:
     return np.kron(rgb, np.ones((RGB_FACTOR, RGB_FACTOR, 1), np.uint8))
 
 
@@ -144,20 +174,35 @@ def board_size(board: int, scale: int) -> tuple[int, int]:
     return (12 + board % 4) * scale, 16 + (board * 3) % 5
 
 
-def write_board(dest: Path, board: int, *, scale: int = 1, seed: int = 0) -> None:
+def write_board(
+    dest: Path,
+    board: int,
+    *,
+    scale: int = 1,
+    seed: int = 0,
+    shape: tuple[int, int] | None = None,
+    block_lines: int | None = None,
+) -> None:
+    """Write one board's files. `shape` (lines, samples) overrides the sample's small sizes, e.g. (1100, 1024)
+    for a full-size board; `block_lines` renders and writes the cube that many lines at a time (memory stays
+    at a block, and the bytes differ from an all-at-once render, deterministically). With `shape`, the
+    components grow with the board (sides x samples // 20)."""
     rng = np.random.default_rng([seed, board])
-    lines, samples = board_size(board, scale)
+    lines, samples = shape or board_size(board, scale)
     spectra = material_spectra(WAVELENGTHS, rng)
-    mat, pcb = board_materials(board, lines, samples, scale, rng)
-    cube = render_cube(mat, spectra, rng)
-    general = np.vectorize(MATERIAL_CLASS.get, otypes=[np.uint8])(mat)
+    size = 1 if shape is None else max(1, samples // 20)
+    mat, pcb = board_materials(board, lines, samples, scale, rng, size)
+    general = MATERIAL_CLASS_LUT[mat]
     monoseg = np.where(mat == INK, 0, general).astype(np.uint8)
     files = BoardFiles(board)
 
-    def write(rel: str, data: bytes) -> None:
+    def target(rel: str) -> Path:
         p = dest / rel
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
+        return p
+
+    def write(rel: str, data: bytes) -> None:
+        target(rel).write_bytes(data)
 
     desc = f"PCB-Vision synthetic sample, board {board} (Specim FX10 VNIR layout)"
     cube_header = format_envi_header(
@@ -165,7 +210,12 @@ def write_board(dest: Path, board: int, *, scale: int = 1, seed: int = 0) -> Non
         extra={"sensor type": "Specim FX10", "default bands": "{114, 59, 21}"},
     )  # fmt: skip
     write(files.cube_hdr, cube_header.encode())
-    write(data_path_for(files.cube_hdr), cube.tobytes())
+    rgb_lines = []
+    with open(target(data_path_for(files.cube_hdr)), "wb") as f:
+        for block in render_cube_blocks(mat, spectra, rng, block_lines):
+            f.write(block.tobytes())
+            rgb_lines.append(_rgb_lines(block))
+            del block
     for hdr, mask, key_case, name in (
         # The published General mask headers use non-lower-case keys (spectral warns about them).
         (files.general_hdr, general, str.title, "General"),
@@ -178,7 +228,7 @@ def write_board(dest: Path, board: int, *, scale: int = 1, seed: int = 0) -> Non
         write(hdr, text.encode())
         write(data_path_for(hdr), mask[:, :, None].astype(np.uint8).tobytes())
     write(files.pcb_mask_jpg, _jpeg(np.where(pcb, 255, 0).astype(np.uint8), "L", 95))
-    write(files.rgb_jpg, _jpeg(_rgb_from_cube(cube), "RGB", 92))
+    write(files.rgb_jpg, _jpeg(_upsample(np.concatenate(rgb_lines)), "RGB", 92))
     up = np.ones((RGB_FACTOR, RGB_FACTOR), np.uint8)
     write(files.rgb_general_png, _png(np.kron(general, up)))
     write(files.rgb_monoseg_png, _png(np.kron(monoseg, up)))

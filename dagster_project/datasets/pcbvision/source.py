@@ -21,7 +21,6 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import fsspec
 import numpy as np
@@ -143,6 +142,20 @@ def data_path_for(hdr_path: str) -> str:
     return hdr_path[:-4]
 
 
+def header_variants(hdr_path: str) -> list[str]:
+    """The spellings of a header's extension the published data uses: as given, then .hdr, .HDR, .Hdr."""
+    stem = data_path_for(hdr_path)
+    return list(dict.fromkeys([hdr_path, f"{stem}.hdr", f"{stem}.HDR", f"{stem}.Hdr"]))
+
+
+def resolve_header(fs, root: str, hdr_rel: str) -> str | None:
+    """The relative path of a header as it exists under `root`, whatever the case of its extension, or None."""
+    for rel in header_variants(hdr_rel):
+        if fs.exists(f"{root}/{rel}"):
+            return rel
+    return None
+
+
 def partition_key(board: int) -> str:
     return f"pcb{board}"
 
@@ -154,7 +167,8 @@ def board_of(partition: str) -> int:
     return int(m.group(1))
 
 
-_CUBE_HDR = re.compile(r"(?:^|/)HSI/pcb(\d+)/pcb(\d+)\.hdr$")
+# Header extensions come in either case in the published data (cube `.hdr`, General masks `.HDR`).
+_CUBE_HDR = re.compile(r"(?:^|/)HSI/pcb(\d+)/pcb(\d+)\.(?i:hdr)$")
 
 
 _BOARD_FILE = re.compile(
@@ -379,10 +393,12 @@ class EnviImage:
     def shape(self) -> tuple[int, int, int]:
         return self.header.shape
 
-    @cached_property
-    def _memmap(self) -> np.ndarray | None:
-        if not isinstance(self.fs, LocalFileSystem):
-            return None
+    @property
+    def is_local(self) -> bool:
+        """Local files are memory-mapped; other filesystems are read with ranged reads of whole lines."""
+        return isinstance(self.fs, LocalFileSystem)
+
+    def _open_memmap(self) -> np.ndarray:
         h = self.header
         storage_shape = {
             "bip": (h.lines, h.samples, h.bands),
@@ -392,35 +408,50 @@ class EnviImage:
         return np.memmap(self.data_path, dtype=h.dtype, mode="r", offset=h.header_offset, shape=storage_shape)
 
     def read_lines(self, start: int, stop: int) -> np.ndarray:
-        """Lines [start, stop) as a native-endian array (n_lines, samples, bands) in the file's data type."""
+        """Lines [start, stop) as a native-endian array (n_lines, samples, bands) in the file's data type.
+
+        Always a fresh array: BIP/BIL lines are read with one plain read; BSQ through a memory map opened for
+        this call only and dropped on return, so the pages it touched leave the process's resident memory with
+        it (a map kept open would grow to the whole cube)."""
         h = self.header
         stop = min(stop, h.lines)
         n = stop - start
-        mm = self._memmap
-        if mm is not None:
+        if self.is_local and h.interleave in ("bip", "bil"):  # whole lines are contiguous: one plain read
+            count = n * h.samples * h.bands
+            offset = h.header_offset + start * h.samples * h.bands * h.dtype.itemsize
+            buf = np.fromfile(self.data_path, dtype=h.dtype, count=count, offset=offset)
+            if h.interleave == "bip":
+                block = buf.reshape(n, h.samples, h.bands)
+            else:
+                block = buf.reshape(n, h.bands, h.samples).transpose(0, 2, 1)
+            return np.ascontiguousarray(block, dtype=h.dtype.newbyteorder("="))
+        if self.is_local:
+            mm = self._open_memmap()
             block = {
                 "bip": lambda: mm[start:stop],
                 "bil": lambda: mm[start:stop].transpose(0, 2, 1),
                 "bsq": lambda: mm[:, start:stop].transpose(1, 2, 0),
             }[h.interleave]()
-        else:
-            item = h.dtype.itemsize
-            with self.fs.open(self.data_path, "rb") as f:
-                if h.interleave in ("bip", "bil"):
-                    line_bytes = h.samples * h.bands * item
-                    f.seek(h.header_offset + start * line_bytes)
-                    buf = np.frombuffer(f.read(n * line_bytes), dtype=h.dtype)
-                    if h.interleave == "bip":
-                        block = buf.reshape(n, h.samples, h.bands)
-                    else:
-                        block = buf.reshape(n, h.bands, h.samples).transpose(0, 2, 1)
+            out = np.array(block, dtype=h.dtype.newbyteorder("="), order="C", copy=True)
+            del block, mm
+            return out
+        item = h.dtype.itemsize
+        with self.fs.open(self.data_path, "rb") as f:
+            if h.interleave in ("bip", "bil"):
+                line_bytes = h.samples * h.bands * item
+                f.seek(h.header_offset + start * line_bytes)
+                buf = np.frombuffer(f.read(n * line_bytes), dtype=h.dtype)
+                if h.interleave == "bip":
+                    block = buf.reshape(n, h.samples, h.bands)
                 else:
-                    band_bytes = h.lines * h.samples * item
-                    planes = []
-                    for b in range(h.bands):
-                        f.seek(h.header_offset + b * band_bytes + start * h.samples * item)
-                        planes.append(np.frombuffer(f.read(n * h.samples * item), dtype=h.dtype))
-                    block = np.stack(planes, axis=-1).reshape(n, h.samples, h.bands)
+                    block = buf.reshape(n, h.bands, h.samples).transpose(0, 2, 1)
+            else:
+                band_bytes = h.lines * h.samples * item
+                planes = []
+                for b in range(h.bands):
+                    f.seek(h.header_offset + b * band_bytes + start * h.samples * item)
+                    planes.append(np.frombuffer(f.read(n * h.samples * item), dtype=h.dtype))
+                block = np.stack(planes, axis=-1).reshape(n, h.samples, h.bands)
         return np.ascontiguousarray(block, dtype=h.dtype.newbyteorder("="))
 
     def iter_blocks(self, block_lines: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -528,8 +559,9 @@ class Preprocessing:
 
     def apply(self, block: np.ndarray) -> np.ndarray:
         out = block[..., self.drop_first_bands :].astype(np.float32, copy=False)
-        if self.clip:
-            out = np.clip(out, self.clip_min, self.clip_max)
+        if self.clip:  # maximum/minimum into one new array: np.clip's wrapper is several times slower
+            out = np.maximum(out, np.float32(self.clip_min))
+            np.minimum(out, np.float32(self.clip_max), out=out)
         return out
 
 
@@ -585,17 +617,66 @@ class ValueViolations:
             )
 
 
+# Spectral continuity: in a reflectance cube neighbouring bands (2.7 nm apart on the FX10) see nearly the same
+# thing, so across pixels they are strongly correlated (the shipped sample: median 0.97). A header whose
+# `interleave` does not describe the bytes (says bsq, data is BIP, same size) still reads as a correctly shaped
+# cube, but each "band" then mixes bands of far-apart pixels and the correlation collapses (0.3-0.8 on the
+# sample's boards, lower on big ones). The median over all adjacent pairs ignores the few noisy first bands.
+CONTINUITY_MIN = 0.9
+CONTINUITY_PIXELS = 4096
+
+
+def continuity_pixel_indices(n_pixels: int, k: int = CONTINUITY_PIXELS) -> np.ndarray:
+    """Up to `k` evenly spaced pixel indices over the whole board: the same pixels on every read."""
+    return np.unique(np.linspace(0, n_pixels - 1, min(n_pixels, k)).round().astype(np.int64))
+
+
+def adjacent_band_correlation(spectra: np.ndarray) -> float | None:
+    """Median over adjacent band pairs of the Pearson correlation across pixels of (pixels, bands) spectra;
+    pixels with a non-finite value and constant bands are left out. None when it cannot be measured."""
+    x = spectra[np.isfinite(spectra).all(axis=1)].astype(np.float64)
+    if x.shape[0] < 3 or x.shape[1] < 2:
+        return None
+    x -= x.mean(axis=0)
+    norm = np.sqrt((x * x).sum(axis=0))
+    num = (x[:, :-1] * x[:, 1:]).sum(axis=0)
+    den = norm[:-1] * norm[1:]
+    ok = den > 0
+    return float(np.median(num[ok] / den[ok])) if ok.any() else None
+
+
+@dataclass
+class SpectralContinuity:
+    """The median adjacent-band correlation of a cube, measured on `pixels` evenly spaced pixels."""
+
+    file: str
+    interleave: str
+    pixels: int
+    median: float | None
+    threshold: float = CONTINUITY_MIN
+
+    @property
+    def passed(self) -> bool:
+        return self.median is None or self.median >= self.threshold
+
+
 @dataclass
 class BoardPixels:
-    """One board read into a pixel table, plus what was measured on the raw arrays while reading it."""
+    """One board read into a pixel table, plus what was measured on the raw arrays while reading it.
+
+    `pixels` is the whole table when read with `read_board`; a streamed read (`BoardReader.blocks`) leaves it
+    None and only `rows` says how many there were."""
 
     board: int
-    pixels: pl.DataFrame
+    pixels: pl.DataFrame | None
+    rows: int
     files: dict[str, str]
+    parts: dict[str, bool]
     shape: tuple[int, int, int]
     wavelengths: tuple[float, ...] | None
     mask_values: dict[str, ValueViolations]
     nonfinite: ValueViolations
+    continuity: SpectralContinuity
     raw_negative_values: int
     raw_values_above_one: int
 
@@ -611,6 +692,147 @@ def _mask_checked(fs, root: str, hdr_rel: str, shape: tuple[int, int], display: 
     return mask
 
 
+# The pixel table's columns other than the spectrum, in table order.
+SCALAR_COLUMNS = (
+    "board", "line", "sample", "label", "label_monoseg", "on_pcb", "hsi_split", "mean_reflectance",
+    "source_file", "source_row",
+)  # fmt: skip
+
+
+class BoardReader:
+    """One board of the published layout, opened and checked for structure, read a block of lines at a time.
+
+    Opening reads the headers, both HSI masks and the PCB mask (small) and raises SourceFormatError naming file
+    and rule for a structural fault (missing file, header/size, band count, mask shape, corrupt JPEG). Header
+    extensions may be in either case. The Monoseg mask is optional: without it `label_monoseg` is null and
+    `parts["monoseg_mask"]` is False. `blocks()` then yields the pixel table a block of lines at a time, so a
+    board never sits in memory whole; value faults (class ids, non-finite spectra, spectral continuity) are
+    measured on the way and returned by `result()`.
+    """
+
+    def __init__(
+        self,
+        fs,
+        root: str,
+        board: int,
+        *,
+        preprocessing: Preprocessing = Preprocessing(),
+        display_root: str = "",
+    ):
+        files = BoardFiles(board)
+        self.fs, self.board, self.preprocessing = fs, board, preprocessing
+        self.root = root = root.rstrip("/")
+        self.disp = disp = display_root.rstrip("/") + "/" if display_root else ""
+        cube_rel = resolve_header(fs, root, files.cube_hdr) or files.cube_hdr
+        self.cube = cube = open_cube(fs, f"{root}/{cube_rel}", display_path=f"{disp}{cube_rel}")
+        self.cube_rel = cube_rel
+        h = cube.header
+        hw = (h.lines, h.samples)
+        general_rel = resolve_header(fs, root, files.general_hdr) or files.general_hdr
+        self.general = _mask_checked(fs, root, general_rel, hw, disp)
+        monoseg_rel = resolve_header(fs, root, files.monoseg_hdr)
+        self.monoseg = None if monoseg_rel is None else _mask_checked(fs, root, monoseg_rel, hw, disp)
+        pcb_file = f"{disp}{files.pcb_mask_jpg}"
+        self.on_pcb = decode_pcb_mask(
+            read_image_bytes(fs, f"{root}/{files.pcb_mask_jpg}", pcb_file), pcb_file
+        )
+        if self.on_pcb.shape != hw:
+            raise SourceFormatError(
+                pcb_file, "mask shape = cube shape", f"PCB mask is {self.on_pcb.shape}, cube is {hw}"
+            )
+        self.files = {"cube": cube.display_hdr, "general_mask": f"{disp}{general_rel}", "pcb_mask": pcb_file}
+        if monoseg_rel is not None:
+            self.files["monoseg_mask"] = f"{disp}{monoseg_rel}"
+        self.mask_values = {}
+        for rel, mask in ((general_rel, self.general), (monoseg_rel, self.monoseg)):
+            if mask is not None:
+                v = ValueViolations(f"{disp}{data_path_for(rel)}")
+                v.add(~np.isin(mask, list(CLASSES)), mask)
+                self.mask_values[data_path_for(rel)] = v
+        self.n_bands_out = h.bands - preprocessing.drop_first_bands
+        self._reset()
+
+    def _reset(self) -> None:
+        self.nonfinite = ValueViolations(self.cube.display_data)
+        self.negatives = self.above = self.rows = 0
+        self._continuity: list[np.ndarray] = []
+
+    @property
+    def header(self) -> EnviHeader:
+        return self.cube.header
+
+    def blocks(self, block_lines: int = 64) -> Iterator[pl.DataFrame]:
+        """The pixel table, `block_lines` cube lines per frame, in (line, sample) order."""
+        self._reset()
+        h, prep, board = self.header, self.preprocessing, self.board
+        sampled = continuity_pixel_indices(h.lines * h.samples)
+        split, source_file = hsi_split(board), data_path_for(BoardFiles(board).cube_hdr)
+        for line0, block in self.cube.iter_blocks(block_lines):
+            refl = to_reflectance(block, h)
+            del block
+            n_lines = refl.shape[0]
+            first, n = line0 * h.samples, n_lines * h.samples
+            self.nonfinite.add(~np.isfinite(refl).all(axis=2), np.zeros(refl.shape[:2]), line0)
+            self.negatives += int(np.count_nonzero(refl < 0))
+            self.above += int(np.count_nonzero(refl > 1))
+            flat = refl.reshape(n, h.bands)
+            here = sampled[(sampled >= first) & (sampled < first + n)] - first
+            self._continuity.append(flat[here].copy())
+            pre = prep.apply(flat)
+            del refl, flat
+            rows = slice(line0, line0 + n_lines)
+            index = np.arange(first, first + n, dtype=np.int64)
+
+            def constant(value, dtype, n=n) -> pl.Series:  # one value per board, without a Python list
+                return pl.Series([value], dtype=dtype).new_from_index(0, n)
+
+            monoseg = (
+                constant(None, pl.UInt8) if self.monoseg is None else pl.Series(self.monoseg[rows].ravel())
+            )
+            yield pl.DataFrame(
+                {
+                    "board": constant(board, pl.Int16),
+                    "line": pl.Series((index // h.samples).astype(np.int32)),
+                    "sample": pl.Series((index % h.samples).astype(np.int32)),
+                    "label": pl.Series(self.general[rows].ravel()),
+                    "label_monoseg": monoseg,
+                    "on_pcb": pl.Series(self.on_pcb[rows].ravel()),
+                    "hsi_split": constant(split, pl.String),
+                    "mean_reflectance": pl.Series(pre.mean(axis=1, dtype=np.float64).astype(np.float32)),
+                    "spectrum": pl.Series(pre, dtype=pl.Array(pl.Float32, self.n_bands_out)),
+                    "source_file": constant(source_file, pl.String),
+                    "source_row": pl.Series(index),
+                }
+            )
+            del pre, monoseg, index  # before the next block is read: one block of spectra at a time
+            self.rows += n
+
+    def result(self, pixels: pl.DataFrame | None = None) -> BoardPixels:
+        """What was read and measured by the last complete pass of `blocks()`."""
+        h = self.header
+        spectra = np.concatenate(self._continuity) if self._continuity else np.zeros((0, h.bands))
+        continuity = SpectralContinuity(
+            file=self.cube.display_data,
+            interleave=h.interleave,
+            pixels=int(np.isfinite(spectra).all(axis=1).sum()),
+            median=adjacent_band_correlation(spectra),
+        )
+        return BoardPixels(
+            board=self.board,
+            pixels=pixels,
+            rows=self.rows,
+            files=self.files,
+            parts={"monoseg_mask": self.monoseg is not None},
+            shape=h.shape,
+            wavelengths=h.wavelengths,
+            mask_values=self.mask_values,
+            nonfinite=self.nonfinite,
+            continuity=continuity,
+            raw_negative_values=self.negatives,
+            raw_values_above_one=self.above,
+        )
+
+
 def read_board(
     fs,
     root: str,
@@ -620,96 +842,56 @@ def read_board(
     block_lines: int = 64,
     display_root: str = "",
 ) -> BoardPixels:
-    """Read one board (cube, both HSI masks, PCB mask) into a pixel table, `block_lines` cube lines at a time.
+    """Read one board (cube, HSI masks, PCB mask) into one pixel table in memory (`BoardReader` streams it).
 
     `root` is the folder of the published layout on `fs`; `display_root` prefixes file names in messages.
-    Columns: board, line, sample, label (General), label_monoseg, on_pcb, hsi_split, mean_reflectance,
-    spectrum (float32 array of the preprocessed bands), source_file (cube data file), source_row (pixel index
-    line * samples + sample). Structural faults (missing file, header/size, band count, mask shape, corrupt
-    JPEG) raise SourceFormatError; value faults (class ids, non-finite spectra) are returned for validation.
+    Columns: board, line, sample, label (General), label_monoseg (null without a Monoseg mask), on_pcb,
+    hsi_split, mean_reflectance, spectrum (float32 array of the preprocessed bands), source_file (cube data
+    file), source_row (pixel index line * samples + sample).
     """
-    files = BoardFiles(board)
-    root = root.rstrip("/")
-    disp = display_root.rstrip("/") + "/" if display_root else ""
-    cube = open_cube(fs, f"{root}/{files.cube_hdr}", display_path=f"{disp}{files.cube_hdr}")
-    h = cube.header
-    hw = (h.lines, h.samples)
-    general = _mask_checked(fs, root, files.general_hdr, hw, disp)
-    monoseg = _mask_checked(fs, root, files.monoseg_hdr, hw, disp)
-    pcb_file = f"{disp}{files.pcb_mask_jpg}"
-    on_pcb = decode_pcb_mask(read_image_bytes(fs, f"{root}/{files.pcb_mask_jpg}", pcb_file), pcb_file)
-    if on_pcb.shape != hw:
-        raise SourceFormatError(
-            pcb_file, "mask shape = cube shape", f"PCB mask is {on_pcb.shape}, cube is {hw}"
-        )
+    reader = BoardReader(fs, root, board, preprocessing=preprocessing, display_root=display_root)
+    pixels = pl.concat(list(reader.blocks(block_lines)), rechunk=True)
+    return reader.result(pixels)
 
-    mask_values = {}
-    for hdr, mask in ((files.general_hdr, general), (files.monoseg_hdr, monoseg)):
-        v = ValueViolations(f"{disp}{data_path_for(hdr)}")
-        v.add(~np.isin(mask, list(CLASSES)), mask)
-        mask_values[data_path_for(hdr)] = v
-    nonfinite = ValueViolations(cube.display_data)
-    negatives = above = 0
-    spectra, means = [], []
-    for line0, block in cube.iter_blocks(block_lines):
-        refl = to_reflectance(block, h)
-        nonfinite.add(~np.isfinite(refl).all(axis=2), np.zeros(refl.shape[:2]), line0)
-        negatives += int(np.count_nonzero(refl < 0))
-        above += int(np.count_nonzero(refl > 1))
-        pre = preprocessing.apply(refl).reshape(-1, h.bands - preprocessing.drop_first_bands)
-        spectra.append(pre)
-        means.append(pre.mean(axis=1, dtype=np.float64).astype(np.float32))
-    n_bands_out = h.bands - preprocessing.drop_first_bands
-    spectrum = np.concatenate(spectra) if spectra else np.zeros((0, n_bands_out), np.float32)
-    line, sample = np.divmod(np.arange(h.lines * h.samples, dtype=np.int64), h.samples)
-    n = line.size
 
-    def constant(value, dtype) -> pl.Series:  # one value per board, repeated without a Python list
-        return pl.Series([value], dtype=dtype).new_from_index(0, n)
-
-    pixels = pl.DataFrame(
-        {
-            "board": constant(board, pl.Int16),
-            "line": pl.Series(line.astype(np.int32)),
-            "sample": pl.Series(sample.astype(np.int32)),
-            "label": pl.Series(general.ravel()),
-            "label_monoseg": pl.Series(monoseg.ravel()),
-            "on_pcb": pl.Series(on_pcb.ravel()),
-            "hsi_split": constant(hsi_split(board), pl.String),
-            "mean_reflectance": pl.Series(np.concatenate(means) if means else np.zeros(0, np.float32)),
-            "spectrum": pl.Series(spectrum, dtype=pl.Array(pl.Float32, n_bands_out)),
-            "source_file": constant(data_path_for(files.cube_hdr), pl.String),
-            "source_row": pl.Series(line * h.samples + sample),
-        }
-    )
-    return BoardPixels(
-        board=board,
-        pixels=pixels,
-        files={
-            "cube": cube.display_hdr,
-            "general_mask": f"{disp}{files.general_hdr}",
-            "monoseg_mask": f"{disp}{files.monoseg_hdr}",
-            "pcb_mask": pcb_file,
-        },
-        shape=h.shape,
-        wavelengths=h.wavelengths,
-        mask_values=mask_values,
-        nonfinite=nonfinite,
-        raw_negative_values=negatives,
-        raw_values_above_one=above,
-    )
+# Columns of the one-row RGB summary of a board (a board without an RGB photograph gives an empty table).
+RGB_SCHEMA: dict[str, pl.DataType] = {
+    "board": pl.Int64,
+    "height": pl.Int64,
+    "width": pl.Int64,
+    "mean_red": pl.Float64,
+    "mean_green": pl.Float64,
+    "mean_blue": pl.Float64,
+    "rgb_split": pl.String,
+    "hsi_split": pl.String,
+    "source_file": pl.String,
+    "source_row": pl.Int64,
+    **{
+        f"{name}_{cname.lower()}_pixels": pl.Int64
+        for name in ("general", "monoseg")
+        for cname in CLASSES.values()
+    },
+}
 
 
 @dataclass
 class BoardRgb:
-    """One board's RGB photograph and masks: a one-row summary plus the value faults found."""
+    """One board's RGB photograph and masks: a one-row summary (none without a photograph), the value faults
+    found and which optional files were present."""
 
-    row: dict
+    row: dict | None
     mask_values: dict[str, ValueViolations]
+    parts: dict[str, bool]
+
+    def frame(self) -> pl.DataFrame:
+        return pl.DataFrame([self.row] if self.row else [], schema=RGB_SCHEMA)
 
 
 def read_rgb_board(fs, root: str, board: int, *, display_root: str = "") -> BoardRgb:
-    """Decode RGB/{i}.jpg and its General/Monoseg PNG masks; masks must have the photograph's size."""
+    """Decode RGB/{i}.jpg and its General/Monoseg PNG masks; masks must have the photograph's size.
+
+    Every RGB file is optional (a release may hold the HSI part only): without the photograph there is no row,
+    without a mask its pixel counts are null; `parts` says what was found."""
     files = BoardFiles(board)
     root = root.rstrip("/")
     disp = display_root.rstrip("/") + "/" if display_root else ""
@@ -717,6 +899,11 @@ def read_rgb_board(fs, root: str, board: int, *, display_root: str = "") -> Boar
     def load(rel, decode):
         return decode(read_image_bytes(fs, f"{root}/{rel}", f"{disp}{rel}"), f"{disp}{rel}")
 
+    masks = {"general": files.rgb_general_png, "monoseg": files.rgb_monoseg_png}
+    parts = {"rgb_image": fs.exists(f"{root}/{files.rgb_jpg}")}
+    parts.update({f"rgb_{name}_mask": fs.exists(f"{root}/{rel}") for name, rel in masks.items()})
+    if not parts["rgb_image"]:
+        return BoardRgb(row=None, mask_values={}, parts=parts)
     rgb = load(files.rgb_jpg, decode_rgb)
     row = {
         "board": board,
@@ -731,7 +918,10 @@ def read_rgb_board(fs, root: str, board: int, *, display_root: str = "") -> Boar
         "source_row": 0,
     }
     violations = {}
-    for name, rel in (("general", files.rgb_general_png), ("monoseg", files.rgb_monoseg_png)):
+    for name, rel in masks.items():
+        if not parts[f"rgb_{name}_mask"]:
+            row.update({f"{name}_{cname.lower()}_pixels": None for cname in CLASSES.values()})
+            continue
         mask = load(rel, decode_png_mask)
         if mask.shape != rgb.shape[:2]:
             raise SourceFormatError(
@@ -743,7 +933,7 @@ def read_rgb_board(fs, root: str, board: int, *, display_root: str = "") -> Boar
         counts = np.bincount(np.minimum(mask.ravel(), 4), minlength=5)
         for c, cname in CLASSES.items():
             row[f"{name}_{cname.lower()}_pixels"] = int(counts[c])
-    return BoardRgb(row=row, mask_values=violations)
+    return BoardRgb(row=row, mask_values=violations, parts=parts)
 
 
 # ------------------------------------------------------------------------------------------------ archives

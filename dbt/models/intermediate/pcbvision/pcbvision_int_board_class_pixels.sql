@@ -6,6 +6,7 @@ select
     class_name,
     count(*) as pixels,
     count(*) filter (where on_pcb) as on_pcb_pixels,
+    count(label_monoseg) as monoseg_pixels,
     count(*) filter (where label_monoseg = label) as monoseg_agreeing_pixels,
     avg(mean_reflectance) as mean_reflectance,
     coalesce(stddev_samp(mean_reflectance), 0) as std_reflectance

@@ -9,7 +9,8 @@ with classes as (
         sum(pixels) filter (where label = 1) as ic_pixels,
         sum(pixels) filter (where label = 2) as capacitor_pixels,
         sum(pixels) filter (where label = 3) as connectors_pixels,
-        sum(pixels - monoseg_agreeing_pixels) as monoseg_differing_pixels
+        sum(monoseg_pixels) > 0 as has_monoseg_mask,
+        sum(monoseg_pixels - monoseg_agreeing_pixels) as monoseg_differing_pixels
     from {{ ref('pcbvision_int_board_class_pixels') }}
     group by board
 ),
@@ -33,7 +34,9 @@ select
     coalesce(c.capacitor_pixels, 0) as capacitor_pixels,
     coalesce(c.connectors_pixels, 0) as connectors_pixels,
     1 - coalesce(c.others_pixels, 0)::double / c.pixels as component_fraction,
+    c.has_monoseg_mask,
     c.monoseg_differing_pixels
 from classes as c
 inner join extent as e on c.board = e.board
 left join {{ ref('pcbvision_stg_rgb_images') }} as r on c.board = r.board
+order by c.board

@@ -23,3 +23,4 @@ select
     on_pcb_pixels,
     mean_reflectance
 from per_class
+order by hsi_split, label

@@ -3,6 +3,8 @@
 -- spread over boards and positions). Minority classes keep every pixel, so the sample is capped rather than
 -- equalised; class_weight = sampled pixels / (classes x pixels of the class) makes the classes weigh the same.
 -- The ranking runs on narrow columns only; spectra are joined for the chosen pixels afterwards.
+-- Rows come out in a defined order (board, line, sample): a fit depends on the order of its rows, so an undefined
+-- order would give a different model on every rebuild of the same data.
 {% set per_class = var('pcbvision_pixels_per_class', 20000) %}
 with ranked as (
     select
@@ -42,3 +44,4 @@ from {{ ref('pcbvision_stg_board_pixels') }} as p
 inner join chosen as c on p.pixel_id = c.pixel_id
 inner join weights as w on p.label = w.label
 where p.hsi_split = 'train'
+order by p.board, p.line, p.sample
