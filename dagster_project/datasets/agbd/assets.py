@@ -8,10 +8,10 @@ import dagster as dg
 import polars as pl
 
 from dagster_project import settings
-from dagster_project.cluster import resource_hints
 from dagster_project.datasets.agbd import checks, remote, source, transforms
 from dagster_project.metadata import table_metadata
 from dagster_project.raw import ingest_raw, raw_relpath
+from dagster_project.resource_hints import resource_hints
 from dagster_project.resources import SourceCredentials
 from dagster_project.storage import Lake
 from dagster_project.validation import combine, python_report, validate_frame

@@ -6,11 +6,11 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from dagster_project.cluster import resource_hints
 from dagster_project.datasets.cloudtracks import pixels, source
 from dagster_project.fingerprint import training_fingerprint
 from dagster_project.footprint import measure_footprint
 from dagster_project.metadata import paper_vs_ours, preview_markdown, run_label, save_figure
+from dagster_project.resource_hints import resource_hints
 from dagster_project.storage import Lake
 from dagster_project.warehouse import Warehouse
 

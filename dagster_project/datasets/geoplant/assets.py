@@ -19,10 +19,10 @@ import pyarrow.parquet as pq
 import requests
 
 from dagster_project import settings
-from dagster_project.cluster import resource_hints
 from dagster_project.errors import SourceFormatError
 from dagster_project.metadata import table_metadata
 from dagster_project.raw import ingest_raw, is_http, raw_relpath, read_manifest
+from dagster_project.resource_hints import resource_hints
 from dagster_project.resources import SourceCredentials
 from dagster_project.storage import Lake
 from dagster_project.validation import RuleResult, combine, python_report, validate_frame

@@ -7,11 +7,11 @@ import dagster as dg
 import polars as pl
 
 from dagster_project import records, settings
-from dagster_project.cluster import resource_hints
 from dagster_project.datasets.pcbvision import checks, source
 from dagster_project.errors import ChecksumMismatchError
 from dagster_project.metadata import table_metadata
 from dagster_project.raw import ingest_raw, is_http, list_source_files, raw_relpath
+from dagster_project.resource_hints import resource_hints
 from dagster_project.resources import SourceCredentials
 from dagster_project.storage import Lake
 from dagster_project.validation import combine, python_report, validate_frame
