@@ -59,7 +59,7 @@ def _assert_pipeline_ok(m, tiles_per_split: dict | None = None) -> float:
     assert md["mae"].value <= rmse and abs(md["bias"].value) < rmse
     assert (
         "paper, full data" in md["paper_vs_ours"].value
-        and "this run: shipped sample (synthetic)" in md["paper_vs_ours"].value
+        and "| this run: " in md["paper_vs_ours"].value  # labelled by the source read (test_dataset_cards)
     )
     assert "Closed-EBL" in md["per_biome"].value and "predicted_vs_observed_plot" in md
     with duckdb.connect(m.warehouse_path, read_only=True) as con:

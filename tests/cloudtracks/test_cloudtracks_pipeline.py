@@ -44,7 +44,7 @@ def _assert_pipeline_ok(m) -> dict:
         md["headline_metric_name"] == "iou_positive_images"
         and md["headline_metric"] == md["iou_positive_images"]
     )
-    assert "paper, full data" in md["paper_vs_ours"] and "this run: shipped sample (synthetic)" in md["paper_vs_ours"]
+    assert "paper, full data" in md["paper_vs_ours"] and "| this run: " in md["paper_vs_ours"]
     assert (
         "0.6129" in md["paper_vs_ours"] and "61.29 is comparable to `iou_positive_images`" in md["iou_note"]
     )
