@@ -21,7 +21,7 @@ from dagster_project.settings import REPO_ROOT, SAMPLES_DIR
 from tests.platform.test_ui import _stop, _wait_http
 from tests.support.moto import free_port
 
-INTERVAL_S = 5
+INTERVAL_S = 8
 IN_FLIGHT = (
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
