@@ -285,3 +285,40 @@ def test_nightly_partition_schedule_requests_every_known_partition():
         )
         reqs = schedule(ctx)
         assert sorted(r.partition_key for r in reqs) == ["a", "b"] and reqs[0].run_key.endswith("2026-01-02")
+
+
+def test_each_asset_gets_the_automation_of_its_role():
+    """Sensor-owned assets (raw files, AGBD's tile index, partitions) have no condition (the source sensor requests
+    them, once per change); models and evaluations retrain on changed data; the rest is eager-or-retry."""
+    from dagster_project.datasets.agbd import DATASET as AGBD
+    from dagster_project.definitions import defs
+
+    assert automation.upstream_keys(AGBD) == [dg.AssetKey("agbd_raw_files"), dg.AssetKey("agbd_tile_index")]
+    graph = defs.resolve_asset_graph()
+
+    def label(name: str) -> str | None:
+        cond = graph.get(dg.AssetKey(name)).automation_condition
+        return cond.get_label() if cond else None
+
+    for name in (
+        "agbd_raw_files",
+        "agbd_tile_index",
+        "agbd_patches",
+        "pcbvision_raw_files",
+        "pcbvision_board_pixels",
+    ):
+        assert label(name) is None, name
+    for name in (
+        "agbd_biomass_model",
+        "agbd_model_evaluation",
+        "geoplant_top25_global",
+        "exionaics_naics_classifier",
+    ):
+        assert label(name) == "retrain_on_changed_data_or_retry", name
+    for name in (
+        "exionaics_companies",
+        "exionaics_training_set",
+        "platform_dbt_docs",
+        "exionaics_naics_classifier_card",
+    ):
+        assert label(name) == "eager_or_retry", name
