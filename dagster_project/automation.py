@@ -14,6 +14,7 @@
 
 import hashlib
 import json
+import time
 
 import dagster as dg
 
@@ -22,7 +23,6 @@ from dagster_project.datasets import Dataset
 from dagster_project.raw import is_http
 from dagster_project.storage import filesystem_for
 
-SENSOR_INTERVAL_S = 60
 DBT_ASSETS_NAME = "warehouse_dbt_models"
 
 
@@ -71,19 +71,94 @@ def affected_partitions(ds: Dataset, location: str, changed: list[str], known: s
     return sorted(set(discovered)) if (changed_existing and not new) else sorted(new)
 
 
+def upstream_keys(ds: Dataset) -> list[dg.AssetKey]:
+    """The unpartitioned assets of a dataset that its partitions read (the raw files, and e.g. AGBD's tile index):
+    the source sensor materialises them once per change, before any partition run, so that partition runs only
+    read them. For an unpartitioned dataset: its raw asset."""
+    raw = raw_asset_key(ds)
+    parts = set(partitioned_keys(ds))
+    if not parts:
+        return [raw]
+    deps = {k: set(a.asset_deps.get(k, ())) for a in ds.defs.assets or [] for k in getattr(a, "keys", [])}
+    out, frontier = {raw}, [d for p in parts for d in deps.get(p, ())]
+    while frontier:
+        k = frontier.pop()
+        if k in deps and k not in parts and k not in out:
+            out.add(k)
+            frontier.extend(deps[k])
+    return sorted(out, key=lambda k: k.to_user_string())
+
+
+# Tags of the source sensors' runs. `cdp/heavy` is what the shipped instance config limits (deploy/local/dagster.yaml).
+HEAVY_TAG = "cdp/heavy"
+DONE = (dg.DagsterRunStatus.SUCCESS,)
+FAILED = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+
+
+def _load_state(cursor: str | None) -> dict:
+    """The sensor cursor: `files` (the source fingerprints acted on), `upstream` (the pending raw copy, or None)
+    and `parts` (partition work not yet succeeded). A cursor of an older version held the files only."""
+    raw = json.loads(cursor) if cursor else {}
+    if "files" not in raw or not isinstance(raw.get("files"), dict):
+        raw = {"files": raw}
+    return {"files": raw["files"], "upstream": raw.get("upstream"), "parts": raw.get("parts") or {}}
+
+
+def _run_record(instance: dg.DagsterInstance, run_key: str | None):
+    if not run_key:
+        return None
+    records = instance.get_run_records(dg.RunsFilter(tags={"dagster/run_key": run_key}), limit=1)
+    return records[0] if records else None
+
+
+def _backoff_passed(record, attempt: int, now: float) -> bool:
+    """A failed attempt n is retried no earlier than interval * 2**(n-1) after its run ended."""
+    ended = record.end_time or record.update_timestamp.timestamp()
+    return now - ended >= settings.sensor_interval_s() * 2 ** max(0, attempt - 1)
+
+
+def _materialised_after(instance: dg.DagsterInstance, keys: list[dg.AssetKey], ts: float) -> bool:
+    for key in keys:
+        event = instance.get_latest_materialization_event(key)
+        if event is None or event.timestamp <= ts:
+            return False
+    return True
+
+
+def ingest_run_config() -> dict:
+    """Run config of the source sensors' runs: their steps run one after the other in the run's own process (a
+    raw copy, one partition's tables): no subprocess per step, which costs more than the step on the samples.
+    Under the cluster profile, steps go to the Celery workers as usual."""
+    from dagster_project import cluster
+
+    return {} if cluster.is_cluster() else {"execution": {"config": {"in_process": {}}}}
+
+
 def build_source_sensor(ds: Dataset) -> dg.SensorDefinition:
+    """The source sensor of a dataset. Per tick:
+    1. new or changed files (only while none of this sensor's runs is in flight, so no two runs ever write the
+       dataset's raw area at once): new dynamic partitions are added, the affected partitions are marked as wanted
+       and ONE run of the upstream assets (raw copy, tile index, ...) is requested;
+    2. once that run succeeded, one run per wanted partition (the partitioned assets only: they read the raw
+       copy, they never write it);
+    3. a failed run is requested again under a new run key (`<...>:<attempt>`) after a backoff of
+       interval * 2**(attempt-1), at most `CDP_SENSOR_MAX_ATTEMPTS` times per file version: the raw copy whenever
+       it failed (downloads fail transiently), a partition when its upstream was materialised again since its
+       failure (repaired). Changed files start a new file version, so a repaired file is picked up at once."""
     raw_key = raw_asset_key(ds)
     part_keys = partitioned_keys(ds)
+    up_keys = upstream_keys(ds)
 
     @dg.sensor(
         name=f"{ds.name}_source_sensor",
-        description=f"Watches the {ds.name} source location (CDP_{ds.name.upper()}_SOURCE) for new or changed files "
-        "and requests ingestion of exactly the affected partitions.",
-        minimum_interval_seconds=SENSOR_INTERVAL_S,
-        asset_selection=[raw_key, *part_keys],
+        description=f"Watches the {ds.name} source location (CDP_{ds.name.upper()}_SOURCE) for new or changed files, "
+        "copies them once and then requests ingestion of exactly the affected partitions; failed work is retried.",
+        minimum_interval_seconds=settings.sensor_interval_s(),
+        asset_selection=[*up_keys, *part_keys],
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
     def source_sensor(context: dg.SensorEvaluationContext):
+        instance = context.instance
         location = settings.source_location(ds.name)
         try:
             current = source_fingerprints(location, ds)
@@ -91,36 +166,116 @@ def build_source_sensor(ds: Dataset) -> dg.SensorDefinition:
             return dg.SkipReason(str(exc))
         except FileNotFoundError:
             return dg.SkipReason(f"{location} does not exist")
-        if not context.cursor and context.instance.get_latest_materialization_event(raw_key) is not None:
+        if not context.cursor and instance.get_latest_materialization_event(raw_key) is not None:
             # First tick on an instance that already ingested this source (e.g. `make run` before `make ui`):
             # remember what is there instead of re-ingesting everything.
-            context.update_cursor(json.dumps(current, sort_keys=True))
+            context.update_cursor(json.dumps({"files": current}, sort_keys=True))
             return dg.SkipReason(f"cursor initialised with {len(current)} files already ingested")
-        seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-        changed = sorted(rel for rel, fp in current.items() if seen.get(rel) != fp)
-        if not changed:
-            return dg.SkipReason(f"no new or changed files at {location}")
-        digest = hashlib.sha1(
-            json.dumps({c: current[c] for c in changed}, sort_keys=True).encode()
-        ).hexdigest()[:16]
-        cursor = json.dumps(current, sort_keys=True)
-        if ds.partitions is None:
-            return dg.SensorResult(
-                run_requests=[dg.RunRequest(run_key=f"{ds.name}:{digest}", asset_selection=[raw_key])],
-                cursor=cursor,
-            )
-        known = set(context.instance.get_dynamic_partitions(ds.partitions.name))
-        parts = affected_partitions(ds, location, [c for c in changed if c in seen] or changed, known)
-        new = [p for p in parts if p not in known]
-        context.log.info(f"{len(changed)} changed files at {location} -> partitions {parts} ({len(new)} new)")
-        return dg.SensorResult(
-            run_requests=[
-                dg.RunRequest(run_key=f"{p}:{digest}", partition_key=p, asset_selection=[raw_key, *part_keys])
-                for p in parts
-            ],
-            dynamic_partitions_requests=[ds.partitions.build_add_request(new)] if new else [],
-            cursor=cursor,
+        state = _load_state(context.cursor)
+        now = time.time()
+        max_attempts = settings.sensor_max_attempts()
+        requests: list[dg.RunRequest] = []
+        adds: list = []
+        notes: list[str] = []
+        tags = {"cdp/dataset": ds.name, HEAVY_TAG: "ingest"}
+
+        up = state["upstream"]
+        up_run = _run_record(instance, up and up.get("run_key"))
+        in_flight = (up is not None and up_run is None and up.get("run_key")) or (
+            up_run is not None and not up_run.dagster_run.is_finished
         )
+        part_runs = {p: _run_record(instance, st.get("run_key")) for p, st in state["parts"].items()}
+        in_flight = in_flight or any(
+            r is not None and not r.dagster_run.is_finished for r in part_runs.values()
+        )
+
+        # 1. new or changed files
+        seen = state["files"]
+        changed = sorted(rel for rel, fp in current.items() if seen.get(rel) != fp)
+        if changed and in_flight:
+            notes.append(
+                f"{len(changed)} changed files wait until this sensor's runs in flight have finished"
+            )
+        elif changed:
+            digest = hashlib.sha1(
+                json.dumps({c: current[c] for c in changed}, sort_keys=True).encode()
+            ).hexdigest()[:16]
+            if ds.partitions is not None:
+                known = set(instance.get_dynamic_partitions(ds.partitions.name))
+                parts = affected_partitions(ds, location, [c for c in changed if c in seen] or changed, known)
+                new = [p for p in parts if p not in known]
+                if new:
+                    adds.append(ds.partitions.build_add_request(new))
+                for p in parts:
+                    state["parts"][p] = {"digest": digest, "attempt": 0, "run_key": None}
+                    part_runs[p] = None
+                notes.append(
+                    f"{len(changed)} changed files at {location} -> partitions {parts} ({len(new)} new)"
+                )
+            up = state["upstream"] = {"digest": digest, "attempt": 0, "run_key": None}
+            up_run = None
+            state["files"] = current
+
+        # 2. the upstream run (raw copy): request it, wait for it, or retry it
+        if up is not None:
+            status = up_run.dagster_run.status if up_run else None
+            if status in DONE:
+                state["upstream"] = up = None
+            elif up.get("run_key") is None or (
+                status in FAILED
+                and up["attempt"] < max_attempts
+                and _backoff_passed(up_run, up["attempt"], now)
+            ):
+                up["attempt"] += 1
+                up["run_key"] = f"{ds.name}:upstream:{up['digest']}:{up['attempt']}"
+                requests.append(
+                    dg.RunRequest(
+                        run_key=up["run_key"],
+                        asset_selection=up_keys,
+                        run_config=ingest_run_config(),
+                        tags={**tags, "cdp/attempt": str(up["attempt"])},
+                    )
+                )
+            elif status in FAILED and up["attempt"] >= max_attempts:
+                notes.append(f"raw copy failed {up['attempt']} times; waiting for the source files to change")
+
+        # 3. partitions: only once their upstream is in place
+        if up is None:
+            for p in sorted(state["parts"]):
+                st, run = state["parts"][p], part_runs.get(p)
+                status = run.dagster_run.status if run else None
+                if st.get("run_key") and status in DONE:
+                    del state["parts"][p]
+                    continue
+                retry = (
+                    status in FAILED
+                    and st["attempt"] < max_attempts
+                    and _backoff_passed(run, st["attempt"], now)
+                    and _materialised_after(instance, up_keys, run.end_time or 0)
+                )
+                if st.get("run_key") is None or retry:
+                    st["attempt"] += 1
+                    st["run_key"] = f"{ds.name}:{p}:{st['digest']}:{st['attempt']}"
+                    requests.append(
+                        dg.RunRequest(
+                            run_key=st["run_key"],
+                            partition_key=p,
+                            asset_selection=part_keys,
+                            run_config=ingest_run_config(),
+                            tags={**tags, "cdp/attempt": str(st["attempt"])},
+                        )
+                    )
+        for note in notes:
+            context.log.info(note)
+        cursor = json.dumps(state, sort_keys=True)
+        if not requests and not adds:
+            context.update_cursor(cursor)
+            pending = len(state["parts"]) + (state["upstream"] is not None)
+            waiting = ", waiting for a run in flight" if in_flight else ""
+            return dg.SkipReason(
+                "; ".join(notes) or f"nothing new at {location} ({pending} pieces of work open{waiting})"
+            )
+        return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=adds, cursor=cursor)
 
     return source_sensor
 
@@ -164,13 +319,15 @@ def build_jobs_and_schedules(datasets: list[Dataset], graph, models: set[dg.Asse
                 )
             )
         else:
+            # Partitions only: they read the raw copy (made once by the source sensor or nightly_revalidation),
+            # so the nightly per-partition runs never rewrite the raw files concurrently.
             ingest = dg.define_asset_job(
                 f"{ds.name}_ingest",
-                selection=dg.AssetSelection.assets(
-                    raw_asset_key(ds), *sorted(parts, key=lambda k: k.to_user_string())
-                ),
+                selection=dg.AssetSelection.assets(*sorted(parts, key=lambda k: k.to_user_string())),
                 partitions_def=ds.partitions,
-                description=f"{ds.name}: raw files and the per-partition tables (one run per partition).",
+                tags={HEAVY_TAG: "ingest"},
+                description=f"{ds.name}: the per-partition tables (one run per partition), read from the raw copy "
+                "that the source sensor or nightly_revalidation made.",
             )
             jobs.append(ingest)
             schedules.append(_all_partitions_schedule(ds, ingest))
@@ -230,26 +387,85 @@ def automation_sensor() -> dg.AutomationConditionSensorDefinition:
         "platform_automation_sensor",
         target=dg.AssetSelection.all(),
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Evaluates the assets' automation conditions: typed tables, dbt models, models and "
-        "evaluations follow when their upstream data changes.",
+        minimum_interval_seconds=settings.sensor_interval_s(),
+        description="Evaluates the assets' automation conditions: typed tables and dbt models follow their upstream "
+        "data, models and evaluations retrain when the content of their training data changed, and an asset whose "
+        "last run failed is tried again once its inputs were updated.",
     )
 
 
-EAGER = dg.AutomationCondition.eager()
+AC = dg.AutomationCondition
+
+# An asset whose latest run failed (its own step, or a step it waited for in the same run) is requested again
+# once its inputs are healthy, i.e. none is missing, in progress or failed, and one of them was updated since the
+# asset was last requested: eager() alone ignores an input that was updated by the very run that failed, so the
+# asset would wait for the next upstream change. One retry per input update: a deterministic failure does not loop.
+RETRY_AFTER_FAILURE = (
+    AC.execution_failed()
+    & AC.any_deps_match(AC.newly_updated()).since_last_handled()
+    & ~AC.any_deps_missing()
+    & ~AC.any_deps_in_progress()
+    & ~AC.any_deps_match(AC.execution_failed())
+    & ~AC.in_progress()
+).with_label("retry_after_failure")
+
+# Typed tables, dbt models, model cards, the dbt docs: follow upstream changes, and retry failed work.
+EAGER = (AC.eager() | RETRY_AFTER_FAILURE).with_label("eager_or_retry")
+
+
+def retrain_condition(models: list[dg.AssetKey]) -> dg.AutomationCondition:
+    """Models and evaluations: (re)built when missing, when the CONTENT of a warehouse table they read changed
+    (dbt models report a content hash as their data version, see dagster_project/dbt.py, so a nightly rebuild of
+    unchanged marts changes nothing), when their code version changed, or (evaluations) when a model they score
+    was updated; otherwise only by the weekly retrain schedule. Failed work is retried as above."""
+    content_changed = AC.any_deps_match(AC.data_version_changed()).allow(dg.AssetSelection.kind("dbt"))
+    model_updated = AC.any_deps_updated().allow(dg.AssetSelection.assets(*models))
+    return (
+        (
+            (
+                AC.newly_missing() | content_changed | model_updated | AC.code_version_changed()
+            ).since_last_handled()
+            & ~AC.any_deps_missing()
+            & ~AC.any_deps_in_progress()
+            & ~AC.in_progress()
+        ).with_label("retrain_on_changed_data")
+        | RETRY_AFTER_FAILURE
+    ).with_label("retrain_on_changed_data_or_retry")
+
+
+def sensor_owned_keys(assets_defs: list, partitioned: set[dg.AssetKey]) -> set[dg.AssetKey]:
+    """Unpartitioned assets upstream of partitioned ones (raw files, AGBD's tile index): the source sensors
+    materialise them, once per change and before the partitions, so automation must not request them too."""
+    deps = {k: set(a.asset_deps.get(k, ())) for a in assets_defs for k in getattr(a, "keys", [])}
+    out, frontier = set(), [d for p in partitioned for d in deps.get(p, ())]
+    while frontier:
+        k = frontier.pop()
+        if k in deps and k not in partitioned and k not in out:
+            out.add(k)
+            frontier.extend(deps[k])
+    return out
 
 
 def apply_automation(assets_defs: list, partitioned: set[dg.AssetKey], raw: set[dg.AssetKey]) -> list:
-    """Eager automation on everything downstream of the raw files, except partitioned assets (those are driven by
-    the source sensors, per partition, so a raw refresh does not re-run every partition)."""
+    """Automation conditions on everything downstream of the raw files, except partitioned assets and what they
+    read (driven by the source sensors, per partition, so a raw refresh does not re-run every partition):
+    `retrain_condition` on models and evaluations, `EAGER` (eager or retry after failure) on the rest."""
+    from dagster_project.model_cards import find_model_pairs
 
-    def eager_where_unset(spec: dg.AssetSpec) -> dg.AssetSpec:
-        if spec.key in partitioned or spec.key in raw or spec.automation_condition is not None:
+    pairs = find_model_pairs(assets_defs)
+    models = sorted({m for p in pairs for m in (p.model, *p.siblings)}, key=lambda k: k.to_user_string())
+    trained = set(models) | {p.evaluation for p in pairs}
+    retrain = retrain_condition(models)
+    skip = partitioned | raw | sensor_owned_keys(assets_defs, partitioned)
+
+    def condition_where_unset(spec: dg.AssetSpec) -> dg.AssetSpec:
+        if spec.key in skip or spec.automation_condition is not None:
             return spec
-        return spec.replace_attributes(automation_condition=EAGER)
+        return spec.replace_attributes(automation_condition=retrain if spec.key in trained else EAGER)
 
     out = []
     for a in assets_defs:
         if isinstance(a, dg.AssetsDefinition) and a.node_def.name != DBT_ASSETS_NAME:
-            a = a.map_asset_specs(eager_where_unset)
+            a = a.map_asset_specs(condition_where_unset)
         out.append(a)
     return out

@@ -6,6 +6,7 @@
 - Every DuckDB writer runs in the `duckdb` concurrency pool, limited to 1 in the shipped `dagster.yaml`.
 """
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -112,8 +113,11 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
     def get_automation_condition(
         self, dbt_resource_props: Mapping[str, Any]
     ) -> dg.AutomationCondition | None:
-        # The warehouse follows its sources: rebuild a model when anything upstream of it changes.
-        return dg.AutomationCondition.eager()
+        # The warehouse follows its sources: rebuild a model when anything upstream of it changes (and retry a
+        # model whose last build failed once its inputs are healthy again).
+        from dagster_project.automation import EAGER
+
+        return EAGER
 
     def get_metadata(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, Any]:
         md = dict(super().get_metadata(dbt_resource_props))
@@ -127,9 +131,26 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
 translator = PlatformDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
+def content_version(con, name: str) -> tuple[int, str]:
+    """Row count and a content hash of a relation (its column names and types, and an order-independent sum of
+    its rows' hashes). It is the model's Dagster data version: a rebuild with the same content keeps the version,
+    so models that read the table do not retrain (see `retrain_condition` in dagster_project/automation.py)."""
+    count, rows_hash = con.execute(
+        f'select count(*), sum(hash(t)::hugeint)::varchar from "{name}" t'
+    ).fetchone()
+    (schema,) = con.execute(
+        "select string_agg(column_name || ':' || data_type, ',' order by ordinal_position) "
+        "from information_schema.columns where table_name = ?",
+        [name],
+    ).fetchone()
+    digest = hashlib.sha256(f"{schema}|{count}|{rows_hash}".encode()).hexdigest()[:24]
+    return int(count), digest
+
+
 def with_row_counts(events: list, context: dg.AssetExecutionContext, warehouse_path: str):
-    """Add `dagster/row_count` to each model's materialisation (read-only, after dbt finished). A relation only
-    dbt can read (a view over s3:// parquet needs dbt's fsspec registration) just goes without a count."""
+    """Add `dagster/row_count` and a content-hash data version to each model's materialisation (read-only, after
+    dbt finished). A relation only dbt can read (a view over s3:// parquet needs dbt's fsspec registration) just
+    goes without them."""
     import duckdb
 
     try:
@@ -142,8 +163,14 @@ def with_row_counts(events: list, context: dg.AssetExecutionContext, warehouse_p
             if isinstance(event, dg.Output):
                 name = context.asset_key_for_output(event.output_name).path[-1]
                 try:
-                    count = con.execute(f'select count(*) from "{name}"').fetchone()[0]
-                    event = event.with_metadata({**event.metadata, "dagster/row_count": int(count)})
+                    count, version = content_version(con, name)
+                    event = dg.Output(
+                        value=event.value,
+                        output_name=event.output_name,
+                        metadata={**event.metadata, "dagster/row_count": count},
+                        data_version=dg.DataVersion(version),
+                        tags=event.tags,
+                    )
                 except duckdb.Error:
                     pass
             yield event
@@ -236,13 +263,15 @@ def generate_docs(lake: Lake, warehouse_path: str, log=print) -> dict[str, int]:
 
 
 def build_dbt_docs_asset(dbt_models: dg.AssetsDefinition) -> dg.AssetsDefinition:
+    from dagster_project.automation import EAGER
+
     @dg.asset(
         name="platform_dbt_docs",
         group_name="platform",
         deps=list(dbt_models.keys),
         pool=DUCKDB_POOL,
         kinds={"dbt", "html"},
-        automation_condition=dg.AutomationCondition.eager(),
+        automation_condition=EAGER,
     )
     def platform_dbt_docs(context: dg.AssetExecutionContext, lake: Lake, warehouse: Warehouse):
         """The dbt docs site (index.html, manifest.json, catalog.json) of the warehouse, published under

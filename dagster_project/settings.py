@@ -13,6 +13,9 @@ other module to it): a reader here per setting, so the names, defaults and meani
 | `CDP_PROFILE`, `CDP_CELERY_*`, `CDP_CLUSTER_CONCURRENT_RUNS` | see `dagster_project/executor.py` | the cluster deployment profile |
 | `CDP_FOOTPRINT_*`, `CDP_GRID_*`, `CDP_WUE_ONSITE_L_PER_KWH`, `CDP_WATER_OFFSITE_L_PER_KWH` | see `dagster_project/footprint/` | footprint accounting |
 | `HF_TOKEN`, `KAGGLE_USERNAME`, `KAGGLE_KEY`, `ZENODO_TOKEN` | unset | source credentials, passed to resources as `dg.EnvVar` (never copied into config) |
+| `CDP_SENSOR_INTERVAL_S` | `60` | minimum seconds between two ticks of the source sensors and the automation sensor |
+| `CDP_SENSOR_MAX_ATTEMPTS` | `3` | runs a source sensor makes for one piece of work on unchanged files |
+| `CDP_POOL_BLOCKED_WARN_SECONDS` | `60` | a step waiting this long for a pool slot is reported at WARNING |
 
 Each reader reads the environment when called, not at import, so a changed variable applies to the next run.
 """
@@ -147,3 +150,15 @@ def fault_pause_point() -> tuple[str | None, str | None]:
     """`CDP_TEST_PAUSE_AT` (a `<kind>:<glob>` pause point) and `CDP_TEST_PAUSE_MARKER` (a file written when it
     pauses): the fault-injection tests' hook; both unset in normal use."""
     return os.environ.get("CDP_TEST_PAUSE_AT") or None, os.environ.get("CDP_TEST_PAUSE_MARKER") or None
+
+
+def sensor_interval_s() -> int:
+    """`CDP_SENSOR_INTERVAL_S` (default 60): the minimum interval between two ticks of the source sensors and the
+    automation sensor. Tests use a few seconds; a production instance needs no change."""
+    return max(1, int(os.environ.get("CDP_SENSOR_INTERVAL_S") or 60))
+
+
+def sensor_max_attempts() -> int:
+    """`CDP_SENSOR_MAX_ATTEMPTS` (default 3): how often a source sensor runs one piece of work (a raw copy, a
+    partition) for the same source files before it waits for the files to change."""
+    return max(1, int(os.environ.get("CDP_SENSOR_MAX_ATTEMPTS") or 3))

@@ -11,8 +11,9 @@ from dagster_project.datasets import Dataset
 from dagster_project.settings import SAMPLES_DIR
 from dagster_project.storage import Lake
 
-# A minimal partitioned dataset: one file per partition (`<key>.csv`), a raw asset and a partitioned table. It
-# exercises the platform's sensor factory exactly as the real partitioned datasets use it.
+# A minimal partitioned dataset: one file per partition (`<key>.csv`), a raw asset and a partitioned table that
+# reads its partition's file from the source and fails on a file that says "broken". It exercises the platform's
+# sensor factory exactly as the real partitioned datasets use it; the requested runs are executed for real.
 DEMO_PARTS = dg.DynamicPartitionsDefinition(name="demo_units")
 
 
@@ -21,7 +22,12 @@ def demo_raw_files() -> None: ...
 
 
 @dg.asset(name="demo_units_table", group_name="demo", partitions_def=DEMO_PARTS, deps=["demo_raw_files"])
-def demo_units_table() -> None: ...
+def demo_units_table(context: dg.AssetExecutionContext) -> None:
+    import os
+
+    source = Lake(root=os.environ["CDP_DEMO_SOURCE"])
+    if "broken" in source.read_bytes(f"{context.partition_key}.csv").decode():
+        raise ValueError(f"{context.partition_key}.csv is broken")
 
 
 def _discover(location: str) -> list[str]:
@@ -54,59 +60,175 @@ def _tick(sensor, instance, cursor):
     )
 
 
+def _execute(instance, requests) -> list[bool]:
+    """Run the requests for real, tagged as the sensor daemon tags them (run key)."""
+    out = []
+    for req in requests:
+        result = dg.materialize(
+            [demo_raw_files, demo_units_table],
+            selection=req.asset_selection,
+            partition_key=req.partition_key,
+            instance=instance,
+            tags={**req.tags, "dagster/run_key": req.run_key},
+            raise_on_error=False,
+        )
+        out.append(result.success)
+    return out
+
+
 def _write(lake: Lake, rel: str, text: str) -> None:
     lake.write_bytes(rel, text.encode())
 
 
+RAW = dg.AssetKey("demo_raw_files")
+TABLE = dg.AssetKey("demo_units_table")
+
+
 @pytest.mark.parametrize("lake_fixture", ["lake_local", "lake_s3"])
-def test_partitioned_sensor_requests_exactly_the_new_partition(lake_fixture, request, monkeypatch):
+def test_partitioned_sensor_copies_once_then_requests_exactly_the_affected_partitions(
+    lake_fixture, request, monkeypatch
+):
     watched: Lake = request.getfixturevalue(lake_fixture)  # the watched source: a folder or an S3 prefix
     for key in ("t01", "t02"):
         _write(watched, f"{key}.csv", "a\n1\n")
     monkeypatch.setenv("CDP_DEMO_SOURCE", watched.url())
     sensor = automation.build_source_sensor(DEMO)
     with dg.instance_for_test() as instance:
+        # first tick of a fresh instance: the partitions are added, and ONE run copies the raw files
         runs, adds, cursor, _ = _tick(sensor, instance, None)
-        assert sorted(r.partition_key for r in runs) == ["t01", "t02"]  # first ingest of a fresh instance
         assert adds and sorted(adds[0].partition_keys) == ["t01", "t02"]
-        assert _tick(sensor, instance, cursor)[3] is not None  # nothing new: skipped
+        assert len(runs) == 1 and runs[0].partition_key is None and runs[0].asset_selection == [RAW]
+        assert runs[0].tags["cdp/heavy"] == "ingest" and runs[0].run_key.endswith(":1")
+        assert _tick(sensor, instance, cursor)[3] is not None  # its run is not there yet: nothing else
+        assert _execute(instance, runs) == [True]
+        # the raw copy succeeded: one run per partition, reading only (no raw asset in them)
+        runs, adds, cursor, _ = _tick(sensor, instance, cursor)
+        assert sorted(r.partition_key for r in runs) == ["t01", "t02"] and not adds
+        assert all(r.asset_selection == [TABLE] for r in runs)
+        assert _execute(instance, runs) == [True, True]
+        assert _tick(sensor, instance, cursor)[3] is not None  # all done: skipped
 
         _write(watched, "t03.csv", "a\n3\n")  # a new file arrives
         runs, adds, cursor, _ = _tick(sensor, instance, cursor)
-        assert [r.partition_key for r in runs] == ["t03"]
-        assert set(runs[0].asset_selection) == {
-            dg.AssetKey("demo_raw_files"),
-            dg.AssetKey("demo_units_table"),
-        }
         assert [list(a.partition_keys) for a in adds] == [["t03"]]
+        assert [r.asset_selection for r in runs] == [[RAW]]
+        _execute(instance, runs)
+        runs, adds, cursor, _ = _tick(sensor, instance, cursor)
+        assert [r.partition_key for r in runs] == ["t03"] and not adds
         first_key = runs[0].run_key
+        _execute(instance, runs)
         runs, adds, cursor, skip = _tick(sensor, instance, cursor)
         assert not runs and not adds and skip is not None  # a second tick yields nothing
 
         _write(
             watched, "t01.csv", "a\n1\n2\n"
         )  # a changed file re-ingests its partition only, under a new key
+        runs, _, cursor, _ = _tick(sensor, instance, cursor)
+        _execute(instance, runs)
         runs, adds, cursor, _ = _tick(sensor, instance, cursor)
         assert [r.partition_key for r in runs] == ["t01"] and not adds and runs[0].run_key != first_key
 
 
+def test_failed_partition_is_retried_when_repaired_with_backoff_and_a_bound(tmp_path, monkeypatch):
+    import time
+
+    watched = Lake(root=str(tmp_path / "source"))
+    _write(watched, "t01.csv", "a\n1\n")
+    _write(watched, "t02.csv", "broken\n")
+    monkeypatch.setenv("CDP_DEMO_SOURCE", watched.url())
+    monkeypatch.setenv("CDP_SENSOR_INTERVAL_S", "1")  # backoff after attempt n: 2**(n-1) s
+    monkeypatch.setenv("CDP_SENSOR_MAX_ATTEMPTS", "2")
+    sensor = automation.build_source_sensor(DEMO)
+    with dg.instance_for_test() as instance:
+        runs, _, cursor, _ = _tick(sensor, instance, None)
+        _execute(instance, runs)
+        runs, _, cursor, _ = _tick(sensor, instance, cursor)
+        assert _execute(instance, sorted(runs, key=lambda r: r.partition_key)) == [True, False]
+        time.sleep(1.5)
+        # same files, same upstream: a failure that cannot succeed is not requested again
+        assert _tick(sensor, instance, cursor)[3] is not None
+
+        # the upstream is materialised again (e.g. the nightly revalidation): attempt 2, under a new run key
+        dg.materialize([demo_raw_files], instance=instance)
+        runs, _, cursor, _ = _tick(sensor, instance, cursor)
+        assert [r.partition_key for r in runs] == ["t02"] and runs[0].run_key.endswith(":2")
+        assert _execute(instance, runs) == [False]
+        dg.materialize([demo_raw_files], instance=instance)
+        time.sleep(2.5)
+        assert _tick(sensor, instance, cursor)[3] is not None  # bound (2 attempts) reached
+
+        # the file is repaired: a new file version, copied once, then the partition succeeds
+        _write(watched, "t02.csv", "a\n2\n")
+        runs, _, cursor, _ = _tick(sensor, instance, cursor)
+        assert [r.asset_selection for r in runs] == [[RAW]]
+        _execute(instance, runs)
+        runs, _, cursor, _ = _tick(sensor, instance, cursor)
+        assert [r.partition_key for r in runs] == ["t02"] and runs[0].run_key.endswith(":1")
+        assert _execute(instance, runs) == [True]
+        runs, _, cursor, skip = _tick(sensor, instance, cursor)
+        assert not runs and "0 pieces of work open" in skip.skip_message
+
+
+def test_a_failed_raw_copy_is_retried_after_backoff(tmp_path, monkeypatch):
+    import time
+
+    watched = Lake(root=str(tmp_path / "source"))
+    _write(watched, "t01.csv", "a\n1\n")
+    monkeypatch.setenv("CDP_DEMO_SOURCE", watched.url())
+    monkeypatch.setenv("CDP_SENSOR_INTERVAL_S", "1")
+    sensor = automation.build_source_sensor(DEMO)
+
+    @dg.asset(name="demo_raw_files", group_name="demo")
+    def failing_raw() -> None:
+        raise OSError("connection reset")  # a transient download error
+
+    with dg.instance_for_test() as instance:
+        runs, _, cursor, _ = _tick(sensor, instance, None)
+        res = dg.materialize(
+            [failing_raw], instance=instance, tags={"dagster/run_key": runs[0].run_key}, raise_on_error=False
+        )
+        assert not res.success
+        time.sleep(1.5)
+        runs, _, cursor, _ = _tick(sensor, instance, cursor)
+        assert [r.asset_selection for r in runs] == [[RAW]] and runs[0].run_key.endswith(":2")
+        assert _execute(instance, runs) == [True]
+        runs, _, cursor, _ = _tick(sensor, instance, cursor)
+        assert [r.partition_key for r in runs] == ["t01"]
+
+
 def test_unpartitioned_sensor_bootstraps_then_waits_for_changes(tmp_path, monkeypatch):
     from dagster_project.datasets.exionaics import DATASET as EXIONAICS
+    from dagster_project.datasets.exionaics.assets import exionaics_raw_files
+    from dagster_project.resources import platform_resources
 
     src = tmp_path / "exionaics"
     shutil.copytree(SAMPLES_DIR / "exionaics", src)
     monkeypatch.setenv("CDP_EXIONAICS_SOURCE", str(src))
+    monkeypatch.setenv("CDP_DATA_ROOT", str(tmp_path / "lake"))
     sensor = automation.build_source_sensor(EXIONAICS)
+
+    def execute(instance, req):  # the raw copy, for real, tagged like the daemon's run
+        res = dg.materialize(
+            [exionaics_raw_files],
+            instance=instance,
+            resources=platform_resources(),
+            tags={**req.tags, "dagster/run_key": req.run_key},
+        )
+        assert res.success
+
     with dg.instance_for_test() as instance:
         runs, _, cursor, _ = _tick(sensor, instance, None)
         assert len(runs) == 1 and runs[0].asset_selection == [dg.AssetKey("exionaics_raw_files")]
+        execute(instance, runs[0])
         assert _tick(sensor, instance, cursor)[3] is not None
         df = pl.read_csv(src / "ExioNAICS.csv", infer_schema=False)
         pl.concat([df, df.head(1).with_columns(pl.lit("New Co").alias("Company Name"))]).write_csv(
             src / "ExioNAICS.csv"
         )
+        first_key = runs[0].run_key
         runs, _, cursor, _ = _tick(sensor, instance, cursor)
-        assert len(runs) == 1 and runs[0].run_key != "exionaics:"
+        assert len(runs) == 1 and runs[0].run_key != first_key
+        execute(instance, runs[0])
         assert _tick(sensor, instance, cursor)[3] is not None
 
 
@@ -163,3 +285,40 @@ def test_nightly_partition_schedule_requests_every_known_partition():
         )
         reqs = schedule(ctx)
         assert sorted(r.partition_key for r in reqs) == ["a", "b"] and reqs[0].run_key.endswith("2026-01-02")
+
+
+def test_each_asset_gets_the_automation_of_its_role():
+    """Sensor-owned assets (raw files, AGBD's tile index, partitions) have no condition (the source sensor requests
+    them, once per change); models and evaluations retrain on changed data; the rest is eager-or-retry."""
+    from dagster_project.datasets.agbd import DATASET as AGBD
+    from dagster_project.definitions import defs
+
+    assert automation.upstream_keys(AGBD) == [dg.AssetKey("agbd_raw_files"), dg.AssetKey("agbd_tile_index")]
+    graph = defs.resolve_asset_graph()
+
+    def label(name: str) -> str | None:
+        cond = graph.get(dg.AssetKey(name)).automation_condition
+        return cond.get_label() if cond else None
+
+    for name in (
+        "agbd_raw_files",
+        "agbd_tile_index",
+        "agbd_patches",
+        "pcbvision_raw_files",
+        "pcbvision_board_pixels",
+    ):
+        assert label(name) is None, name
+    for name in (
+        "agbd_biomass_model",
+        "agbd_model_evaluation",
+        "geoplant_top25_global",
+        "exionaics_naics_classifier",
+    ):
+        assert label(name) == "retrain_on_changed_data_or_retry", name
+    for name in (
+        "exionaics_companies",
+        "exionaics_training_set",
+        "platform_dbt_docs",
+        "exionaics_naics_classifier_card",
+    ):
+        assert label(name) == "eager_or_retry", name

@@ -249,7 +249,9 @@ def _assert_card_matches_instance(lake, instance, name: str) -> dict:
         passed += sum(e.passed for e in latest.values())
         failed += sum(not e.passed for e in latest.values())
         for evaluation in latest.values():
-            if "rule_results" not in evaluation.metadata:  # an optional table that is absent: skipped, said so
+            if (
+                "rule_results" not in evaluation.metadata
+            ):  # an optional table that is absent: skipped, said so
                 assert "skipped" in evaluation.metadata, evaluation.metadata
                 continue
             for rule in evaluation.metadata["rule_results"].value:
