@@ -1,5 +1,6 @@
-"""Issue 18: `make ui` alone (webserver + daemon, sensors and declarative automation, no `make run`) brings a
-fresh instance and data root to the same complete, green state as `make run`, and recovers from a failed run.
+"""Issue 18: under `make ui` alone (webserver + daemon, sensors and declarative automation, no `make run`) a
+partition whose first run failed is brought to success by the sensor once its file is repaired. (The full
+bring-up of every dataset from a fresh instance by the sensors alone is not tested here yet: see issue 18.)
 
 `dagster dev` runs for real on 127.0.0.1 with a temporary DAGSTER_HOME (the shipped `deploy/local/dagster.yaml`,
 run queue included) and data root, sources pointed at copies of the samples, and sensors ticking every few
