@@ -129,9 +129,9 @@ def ingest_run_config() -> dict:
     """Run config of the source sensors' runs: their steps run one after the other in the run's own process (a
     raw copy, one partition's tables): no subprocess per step, which costs more than the step on the samples.
     Under the cluster profile, steps go to the Celery workers as usual."""
-    from dagster_project import cluster
+    from dagster_project import executor
 
-    return {} if cluster.is_cluster() else {"execution": {"config": {"in_process": {}}}}
+    return {} if executor.is_cluster() else {"execution": {"config": {"in_process": {}}}}
 
 
 def build_source_sensor(ds: Dataset) -> dg.SensorDefinition:

@@ -25,6 +25,17 @@ def dbt_manifest():
     return prepare_manifest(force=True)
 
 
+@pytest.fixture(autouse=True)
+def _no_leftover_defs_state_storage():
+    """Dagster keeps the defs-state storage of the instance entered last (`with instance:`) in a context variable;
+    one left set by an earlier test points at a disposed instance, and every later `materialize` in the same
+    worker fails ("Attempted to resolve undefined DagsterInstance weakref"). Each test starts and ends without."""
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    with set_defs_state_storage(None):
+        yield
+
+
 @pytest.fixture(scope="session")
 def moto():
     server = MotoServer().start()
