@@ -274,7 +274,12 @@ def _baseline_metadata(model: TopKBaseline, lake: Lake, freq: pl.DataFrame, ware
     return md
 
 
-@dg.asset(name="geoplant_top25_global", group_name=GROUP, kinds={"python"}, deps=[dg.AssetKey(FREQUENCIES)])
+# The baselines read the frequencies mart and, for their metadata, the training set: both are declared, so
+# that the baselines run after both are built.
+BASELINE_DEPS = [dg.AssetKey(FREQUENCIES), dg.AssetKey(TRAINING_SET)]
+
+
+@dg.asset(name="geoplant_top25_global", group_name=GROUP, kinds={"python"}, deps=BASELINE_DEPS)
 def geoplant_top25_global(
     context: dg.AssetExecutionContext, warehouse: Warehouse, lake: Lake
 ) -> TopKBaseline:
@@ -286,7 +291,7 @@ def geoplant_top25_global(
     return model
 
 
-@dg.asset(name="geoplant_top25_country", group_name=GROUP, kinds={"python"}, deps=[dg.AssetKey(FREQUENCIES)])
+@dg.asset(name="geoplant_top25_country", group_name=GROUP, kinds={"python"}, deps=BASELINE_DEPS)
 def geoplant_top25_country(
     context: dg.AssetExecutionContext, warehouse: Warehouse, lake: Lake
 ) -> TopKBaseline:
@@ -298,9 +303,7 @@ def geoplant_top25_country(
     return model
 
 
-@dg.asset(
-    name="geoplant_top25_district_region", group_name=GROUP, kinds={"python"}, deps=[dg.AssetKey(FREQUENCIES)]
-)
+@dg.asset(name="geoplant_top25_district_region", group_name=GROUP, kinds={"python"}, deps=BASELINE_DEPS)
 def geoplant_top25_district_region(
     context: dg.AssetExecutionContext, warehouse: Warehouse, lake: Lake
 ) -> TopKBaseline:
