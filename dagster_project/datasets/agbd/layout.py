@@ -162,8 +162,8 @@ REF_BIOMES = {
 # ----------------------------------------------------------------------------------------------------
 # The typed patch table
 
-_P = PATCH_SIZE
-PATCH_SCHEMA: dict[str, pl.DataType] = {
+# The columns that identify a footprint and its origin, first in both the patch and the footprint table.
+FOOTPRINT_ID_SCHEMA: dict[str, pl.DataType] = {
     "tile": pl.String(),
     "split": pl.String(),
     "source_format": pl.String(),
@@ -172,6 +172,11 @@ PATCH_SCHEMA: dict[str, pl.DataType] = {
     "shot_number": pl.UInt64(),
     "lat": pl.Float64(),
     "lon": pl.Float64(),
+}
+
+_P = PATCH_SIZE
+PATCH_SCHEMA: dict[str, pl.DataType] = {
+    **FOOTPRINT_ID_SCHEMA,
     "agbd": pl.Float32(),
     "agbd_se": pl.Float32(),
     "gedi_num_days": pl.UInt16(),
@@ -231,14 +236,7 @@ TILE_INDEX_SCHEMA = {
 
 _F32 = pl.Float32()
 FOOTPRINT_SCHEMA: dict[str, pl.DataType] = {
-    "tile": pl.String(),
-    "split": pl.String(),
-    "source_format": pl.String(),
-    "source_file": pl.String(),
-    "source_row": pl.Int64(),
-    "shot_number": pl.UInt64(),
-    "lat": pl.Float64(),
-    "lon": pl.Float64(),
+    **FOOTPRINT_ID_SCHEMA,
     "agbd": _F32,
     "agbd_se": _F32,
     "rh98": _F32,
