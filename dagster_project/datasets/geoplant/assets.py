@@ -254,8 +254,9 @@ def write_po_partitions(
     """Write the presence-only lazy frame as one parquet file per year under
     `tables/geoplant_po_occurrences/year=<y>/data.parquet`, and evaluate `rules`, in ONE streaming pass: the
     partitioned sink and the rules' count aggregates are collected together (`pl.collect_all`), so polars reads
-    the CSV once and memory stays at the engine's buffers. Rows breaking a rule are written too (the blocking
-    check stops downstream work); their examples come from a second pass only when a rule fails.
+    the CSV once and memory stays at the engine's buffers, with its CSV read-ahead bounded (`po_read_ahead`).
+    Rows breaking a rule are written too (the blocking check stops downstream work); their examples come from a
+    second pass only when a rule fails.
 
     The sink goes to a staging folder first; files are moved into place only after the whole pass succeeded
     (atomic per file), so a parse error leaves every existing partition as it was. Years not produced by this
@@ -276,8 +277,9 @@ def write_po_partitions(
             row_group_size=PO_ROW_GROUP,
             lazy=True,
         )
-        _, counts = pl.collect_all([sink, checks.streamed_counts(lf, list(rules))])
-        results = checks.record_streamed(lf, list(rules), counts)
+        with source.po_read_ahead():
+            _, counts = pl.collect_all([sink, checks.streamed_counts(lf, list(rules))])
+            results = checks.record_streamed(lf, list(rules), counts)
         rows: Counter = Counter()
         written = set()
         for path, n in _numbered(sorted(Path(stage).rglob("*.parquet"))):
