@@ -1,6 +1,7 @@
 """GeoPlant readers against the committed sample and against broken copies of it."""
 
 import io
+import os
 import shutil
 from pathlib import Path
 
@@ -177,6 +178,29 @@ def test_po_ingest_writes_year_partitions_and_checks_in_one_pass(tmp_path):
     rows, _ = ingest_po(lake, str(csv), "po.csv")
     assert sorted(rows) == [2018, 2020]
     assert sorted(Path(p).name for p in lake.glob(f"{PO_TABLE}/*")) == ["year=2018", "year=2020"]
+
+
+def test_po_ingest_reads_every_row_and_line_across_many_small_csv_chunks(tmp_path, monkeypatch):
+    from dagster_project.datasets.geoplant.assets import PO_TABLE, ingest_po
+    from dagster_project.storage import Lake
+
+    monkeypatch.delenv(source.CSV_CHUNK_ENV, raising=False)
+    with source.po_read_ahead():
+        assert os.environ[source.CSV_CHUNK_ENV] == str(source.PO_CSV_CHUNK_BYTES)
+    assert source.CSV_CHUNK_ENV not in os.environ  # restored: other queries of the process read as before
+    path = SAMPLE / source.PO_FILES[0]
+    lake = Lake(root=str(tmp_path / "lake"))
+    # 4 KB chunks (about 50 lines each) put a chunk boundary inside a line about every 50 rows; the ingest's
+    # own bound leaves a value already set (by an operator, or here) as it is.
+    with source.po_read_ahead(4096):
+        rows, results = ingest_po(lake, str(path), "po.csv")
+        assert os.environ[source.CSV_CHUNK_ENV] == "4096"
+    assert source.CSV_CHUNK_ENV not in os.environ and all(r.passed for r in results)
+    written = pl.read_parquet(lake.path(f"{PO_TABLE}/*/*.parquet")).sort("source_row")
+    expected = pl.read_csv(path, schema_overrides=source.PO_TYPES)
+    assert sum(rows.values()) == expected.height and path.stat().st_size > 40 * 4096
+    assert written["source_row"].to_list() == list(range(2, expected.height + 2))
+    assert written.select(list(source.PO_TYPES)).equals(expected.select(list(source.PO_TYPES)))
 
 
 # --- bad input ------------------------------------------------------------------------------------
