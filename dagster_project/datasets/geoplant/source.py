@@ -385,7 +385,7 @@ def group_surveys(long: pl.DataFrame) -> pl.DataFrame:
 
 # polars' streaming CSV reader reads a local file ahead in chunks of POLARS_CSV_CHUNK_SIZE bytes (32 MB by default,
 # read when each query starts), two chunks per pipeline in flight plus as many queued: on the 2-core machine that is
-# ~250 MB of raw CSV held while the parquet writer catches up, most of the peak RSS of a 5M-row ingest (measured at
+# 250-290 MB of CSV held while the parquet writer catches up, most of the peak RSS of a 5M-row ingest (measured at
 # 5M rows / 402 MB: scan + count alone peaks 289 MB over the imports at 32 MB chunks, 59 MB at 1 MB). 1 MB chunks
 # (about 12k rows, still several morsels per partition writer's row group) cost no measurable CPU.
 PO_CSV_CHUNK_BYTES = 1 << 20
