@@ -436,25 +436,30 @@ def geoplant_model_evaluation(
         "top25_district_region": geoplant_top25_district_region,
         "knn": geoplant_knn_model,
     }
-    metrics: dict[str, float] = {}
+    own: dict[str, dict[str, float]] = {}  # each model's metrics, named after it
     per_survey = {}
     with measure_footprint(context, task="evaluation"):
         for name, model in models.items():
             pred = model.predict(holdout)
             per_survey[name] = f1_per_survey(pred, truth)
-            metrics[f"{name}_f1_at_25"] = float(per_survey[name].mean())
-            metrics[f"{name}_recall_at_25"] = float(recall_per_survey(pred, truth).mean())
+            own[name] = {
+                f"{name}_f1_at_25": float(per_survey[name].mean()),
+                f"{name}_recall_at_25": float(recall_per_survey(pred, truth).mean()),
+            }
         submission = pl.DataFrame(
             {
                 "surveyId": test["survey_id"],
                 "predictions": [" ".join(map(str, p)) for p in geoplant_knn_model.predict(test)],
             }
         )
-    metrics["holdout_surveys"] = float(holdout.height)
     for name in ("top25_country", "top25_district_region"):
         # Hold-out surveys whose group is null or unseen in training: they got the organisers' placeholder "0".
-        metrics[f"{name}_fallback_surveys"] = float(models[name].falls_back(holdout).sum())
-    metrics["top25_district_region_null_group_surveys"] = float(holdout["district_region"].null_count())
+        own[name][f"{name}_fallback_surveys"] = float(models[name].falls_back(holdout).sum())
+    own["top25_district_region"]["top25_district_region_null_group_surveys"] = float(
+        holdout["district_region"].null_count()
+    )
+    metrics = {k: v for scores in own.values() for k, v in scores.items()}
+    metrics["holdout_surveys"] = float(holdout.height)
     lake.write_bytes(SUBMISSION, submission.write_csv().encode())
 
     table = pl.DataFrame(
@@ -509,9 +514,7 @@ def geoplant_model_evaluation(
             "survey).",
             # each model's own metrics, under the key of the asset it was read from (renames follow)
             models={
-                context.asset_key_for_input(arg).to_user_string(): ModelScores(
-                    {k: v for k, v in metrics.items() if k.startswith(f"{name}_")}, f"{name}_f1_at_25"
-                )
+                context.asset_key_for_input(arg).to_user_string(): ModelScores(own[name], f"{name}_f1_at_25")
                 for name, arg in MODEL_INPUTS.items()
             },
             plots=save_plot(lake, GROUP, "holdout_f1_map", fig),
