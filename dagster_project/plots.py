@@ -97,7 +97,7 @@ def class_bars(
     ylim: tuple[float, float] | None = (0.0, 1.0),
 ):
     """Grouped bars: one group per class, one bar per series (e.g. IoU per class, ours beside the paper's);
-    a missing value (None or NaN) leaves its bar out."""
+    a missing value (None or NaN) gets no visible bar (height 0)."""
     plt = pyplot()
     x = np.arange(len(classes))
     width = 0.8 / max(len(series), 1)
