@@ -9,7 +9,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from dagster_project.evaluation import EvaluationResult, ModelScores, evaluation_output
+from dagster_project.evaluation import EvaluationResult, ModelScores, ReferenceRow, evaluation_output
 from dagster_project.fingerprint import training_fingerprint
 from dagster_project.footprint import measure_footprint
 from dagster_project.metadata import run_label, table_metadata
@@ -395,6 +395,26 @@ def geoplant_knn_model(
 # --- evaluation ----------------------------------------------------------------------------------------------
 
 
+def paper_rows(metrics: dict[str, float]) -> list[ReferenceRow]:
+    """Our hold-out F1s@25 and recall@25 beside the paper's figures for the same kind of model (full data)."""
+    return [
+        ("F1s@25, top-25 global", PAPER["top25_global_f1"], metrics["top25_global_f1_at_25"]),
+        ("F1s@25, top-25 per country", PAPER["top25_country_f1"], metrics["top25_country_f1_at_25"]),
+        (
+            "F1s@25, top-25 per district + region",
+            PAPER["top25_district_region_f1"],
+            metrics["top25_district_region_f1_at_25"],
+        ),
+        ("F1s@25, learned model (paper: XGBoost; ours: kNN)", PAPER["xgboost_f1"], metrics["knn_f1_at_25"]),
+        (
+            "recall@25, learned model (paper: XGBoost; ours: kNN)",
+            PAPER["xgboost_recall"],
+            metrics["knn_recall_at_25"],
+        ),
+        (PAPER_LABELS["best_mme_topk_estimation_f1"], PAPER["best_mme_topk_estimation_f1"], None),
+    ]
+
+
 # The evaluation's short name of each model it scores (the prefix of that model's metrics) -> its input.
 MODEL_INPUTS = {
     "top25_global": "geoplant_top25_global",
@@ -470,22 +490,6 @@ def geoplant_model_evaluation(
         }
     )
     context.log.info(f"geoplant hold-out ({holdout.height} surveys):\n{table}")
-    rows = [
-        ("F1s@25, top-25 global", PAPER["top25_global_f1"], metrics["top25_global_f1_at_25"]),
-        ("F1s@25, top-25 per country", PAPER["top25_country_f1"], metrics["top25_country_f1_at_25"]),
-        (
-            "F1s@25, top-25 per district + region",
-            PAPER["top25_district_region_f1"],
-            metrics["top25_district_region_f1_at_25"],
-        ),
-        ("F1s@25, learned model (paper: XGBoost; ours: kNN)", PAPER["xgboost_f1"], metrics["knn_f1_at_25"]),
-        (
-            "recall@25, learned model (paper: XGBoost; ours: kNN)",
-            PAPER["xgboost_recall"],
-            metrics["knn_recall_at_25"],
-        ),
-        (PAPER_LABELS["best_mme_topk_estimation_f1"], PAPER["best_mme_topk_estimation_f1"], None),
-    ]
     train = data.filter(pl.col("subset") == "train")
     fig = score_map(
         holdout["lon"],
@@ -505,7 +509,7 @@ def geoplant_model_evaluation(
             metrics=metrics,
             headline="knn_f1_at_25",
             higher_is_better=True,
-            reference_rows=rows,
+            reference_rows=paper_rows(metrics),
             reference="GeoPlant, NeurIPS 2024 D&B; Kaggle GLC24 PA test",
             run=run_label("geoplant", lake, rows={"hold-out surveys": holdout.height}),
             reference_note=HOLDOUT_NOTE.format(n=holdout.height)

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from dagster_project.datasets.pcbvision.source import CLASSES, partition_key
-from dagster_project.evaluation import EvaluationResult, evaluation_output
+from dagster_project.evaluation import EvaluationResult, ReferenceRow, evaluation_output
 from dagster_project.fingerprint import training_fingerprint
 from dagster_project.footprint import measure_footprint
 from dagster_project.metadata import run_label
@@ -339,6 +339,33 @@ def score_boards(model, lake: Lake, boards: list[int], *, keep_masks: int = 0) -
     return BoardScores(cm, cm_base, cm_padded, padding_prediction or 0, patches, per_board, shown)
 
 
+def paper_rows(whole: dict, padded: dict) -> list[ReferenceRow]:
+    """The comparison with the authors' UNet: each metric on padded patches (their protocol, beside their number)
+    and on whole boards (ours only); `whole` and `padded` are `segmentation_metrics` results."""
+    rows = []
+    for name, paper_value, key in (
+        ("pixel accuracy", PAPER_UNET["pixel_accuracy"], "pixel_accuracy"),
+        ("mean IoU (4 classes)", PAPER_UNET["mean_iou"], "mean_iou"),
+    ):
+        rows.append((f"{name}, padded patches", paper_value, padded[key]))
+        rows.append((f"{name}, whole boards", None, whole[key]))
+    for metric, label in (("iou", "IoU"), ("f1", "F1")):
+        for c in range(N_CLASSES):
+            rows.append(
+                (f"{label} {CLASSES[c]}, padded patches", PAPER_UNET[metric][c], float(padded[metric][c]))
+            )
+            rows.append((f"{label} {CLASSES[c]}, whole boards", None, float(whole[metric][c])))
+    rows.append(("Cohen's kappa, whole boards", None, whole["kappa"]))
+    return rows
+
+
+def confusion_markdown(cm: np.ndarray) -> str:
+    out = "| true \\ predicted | " + " | ".join(CLASSES.values()) + " |\n|---|" + "---|" * N_CLASSES + "\n"
+    return out + "\n".join(
+        f"| {CLASSES[i]} | " + " | ".join(str(int(v)) for v in cm[i]) + " |" for i in range(N_CLASSES)
+    )
+
+
 @dg.asset(
     name="pcbvision_model_evaluation",
     group_name=GROUP,
@@ -393,24 +420,6 @@ def pcbvision_model_evaluation(
             for c in range(N_CLASSES)
         }
     )
-    comparison = []
-    for name, paper_value, key in (
-        ("pixel accuracy", PAPER_UNET["pixel_accuracy"], "pixel_accuracy"),
-        ("mean IoU (4 classes)", PAPER_UNET["mean_iou"], "mean_iou"),
-    ):
-        comparison.append((f"{name}, padded patches", paper_value, padded[key]))
-        comparison.append((f"{name}, whole boards", None, m[key]))
-    for metric, label in (("iou", "IoU"), ("f1", "F1")):
-        for c in range(N_CLASSES):
-            comparison.append(
-                (f"{label} {CLASSES[c]}, padded patches", PAPER_UNET[metric][c], float(padded[metric][c]))
-            )
-            comparison.append((f"{label} {CLASSES[c]}, whole boards", None, float(m[metric][c])))
-    comparison.append(("Cohen's kappa, whole boards", None, m["kappa"]))
-    cm_md = "| true \\ predicted | " + " | ".join(CLASSES.values()) + " |\n|---|" + "---|" * N_CLASSES + "\n"
-    cm_md += "\n".join(
-        f"| {CLASSES[i]} | " + " | ".join(str(int(v)) for v in cm[i]) + " |" for i in range(N_CLASSES)
-    )
     iou_bars = class_bars(
         list(CLASSES.values()),
         {
@@ -428,7 +437,7 @@ def pcbvision_model_evaluation(
             metrics={**scalars, **per_class},
             headline="mean_iou",
             higher_is_better=True,
-            reference_rows=comparison,
+            reference_rows=paper_rows(m, padded),
             reference="UNet, HSI 214 bands, 128x128 zero-padded patches, HSI_patches.ipynb; test boards, "
             "General masks",
             run=run_label(
@@ -442,7 +451,7 @@ def pcbvision_model_evaluation(
             metadata={
                 "test_board_ids": dg.MetadataValue.json(boards),
                 "pixel_accuracy_per_board": dg.MetadataValue.json(per_board),
-                "confusion_matrix": dg.MetadataValue.md(cm_md),
+                "confusion_matrix": dg.MetadataValue.md(confusion_markdown(cm)),
                 "paper_protocol_note": dg.MetadataValue.text(PAPER_PROTOCOL_NOTE),
                 "padding_predicted_as": CLASSES[scores.padding_prediction],
             },
