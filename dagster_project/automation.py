@@ -21,6 +21,7 @@ import dagster as dg
 from dagster_project import settings
 from dagster_project.datasets import Dataset
 from dagster_project.raw import is_http
+from dagster_project.roles import Role, keys_with_role
 from dagster_project.storage import filesystem_for
 
 DBT_ASSETS_NAME = "warehouse_dbt_models"
@@ -450,11 +451,9 @@ def apply_automation(assets_defs: list, partitioned: set[dg.AssetKey], raw: set[
     """Automation conditions on everything downstream of the raw files, except partitioned assets and what they
     read (driven by the source sensors, per partition, so a raw refresh does not re-run every partition):
     `retrain_condition` on models and evaluations, `EAGER` (eager or retry after failure) on the rest."""
-    from dagster_project.model_cards import find_model_pairs
-
-    pairs = find_model_pairs(assets_defs)
-    models = sorted({m for p in pairs for m in (p.model, *p.siblings)}, key=lambda k: k.to_user_string())
-    trained = set(models) | {p.evaluation for p in pairs}
+    specs = [spec for a in assets_defs for spec in getattr(a, "specs", [])]
+    models = keys_with_role(specs, Role.MODEL)
+    trained = set(models) | set(keys_with_role(specs, Role.EVALUATION))
     retrain = retrain_condition(models)
     skip = partitioned | raw | sensor_owned_keys(assets_defs, partitioned)
 

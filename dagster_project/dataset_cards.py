@@ -28,6 +28,7 @@ import dagster as dg
 import yaml
 
 from dagster_project.metadata import run_label
+from dagster_project.roles import Role, role_tags
 
 CARDS_DIR = "dataset_cards"
 CARD_MODULE = "card"  # datasets/<name>/card.py exports CARD: DatasetCard
@@ -393,6 +394,7 @@ def build_dataset_card_asset(ds, card: DatasetCard) -> dg.AssetsDefinition:
         key=card_key(ds.name),
         group_name=ds.name,
         kinds={"huggingface", "markdown"},
+        tags=role_tags(Role.CARD, ds.name),
         deps=tables,
         required_resource_keys={"lake"},
         description=(

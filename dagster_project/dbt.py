@@ -25,6 +25,8 @@ from dagster_dbt import (
 )
 
 from dagster_project import settings
+from dagster_project.footprint import PLATFORM_GROUP  # also dbt/models/<layer>/platform: of no dataset
+from dagster_project.roles import Role, role_tags
 from dagster_project.storage import Lake
 from dagster_project.warehouse import Warehouse
 
@@ -103,6 +105,13 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
         if len(fqn) >= 4 and fqn[1] in LAYERS:
             return fqn[2]
         return super().get_group_name(dbt_resource_props)
+
+    def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
+        # Every dbt model is a mart in the platform's roles (staging, intermediate and marts alike); it belongs to
+        # the dataset of its folder, except the platform's own models (footprint, model cards).
+        group = self.get_group_name(dbt_resource_props)
+        dataset = group if group and group != PLATFORM_GROUP else None
+        return {**super().get_tags(dbt_resource_props), **role_tags(Role.MART, dataset)}
 
     def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
         desc = dbt_resource_props.get("description") or super().get_description(dbt_resource_props)
@@ -271,6 +280,7 @@ def build_dbt_docs_asset(dbt_models: dg.AssetsDefinition) -> dg.AssetsDefinition
         deps=list(dbt_models.keys),
         pool=DUCKDB_POOL,
         kinds={"dbt", "html"},
+        tags=role_tags(Role.DOCS),
         automation_condition=EAGER,
     )
     def platform_dbt_docs(context: dg.AssetExecutionContext, lake: Lake, warehouse: Warehouse):

@@ -1,8 +1,6 @@
-"""Metadata a user sees in the Dagster UI: row counts, column schema, a preview of the first rows, plots, and the
-papers' reference numbers beside ours."""
+"""Metadata a user sees in the Dagster UI: row counts, column schema, a preview of the first rows, and the papers'
+reference numbers beside ours (plots: `dagster_project/plots.py`)."""
 
-import base64
-import io
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -45,28 +43,6 @@ def table_metadata(df: pl.DataFrame, *, preview: bool = True) -> dict[str, Any]:
     if preview:
         md["preview"] = dg.MetadataValue.md(preview_markdown(df))
     return md
-
-
-def figure_png(fig) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def image_metadata(png: bytes, title: str = "plot") -> dg.MetadataValue:
-    """A PNG shown inline in the asset's metadata panel."""
-    b64 = base64.b64encode(png).decode()
-    return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{b64})")
-
-
-def save_figure(lake, relpath: str, fig, title: str) -> dict[str, Any]:
-    """Render a matplotlib figure, store it on the lake and return metadata showing it inline plus its path."""
-    png = figure_png(fig)
-    lake.write_bytes(relpath, png)
-    return {title: image_metadata(png, title), f"{title}_path": dg.MetadataValue.path(lake.url(relpath))}
 
 
 # The label of a run that read the synthetic sample shipped in `assets/<dataset>/`.

@@ -2,15 +2,15 @@
 factory for every dataset, plus the card index that gathers the cards for dbt (the footprint log asset lives in
 `dagster_project/footprint/log.py`).
 
-Discovery (no per-dataset code): an evaluation asset is one whose key ends with `evaluation`; its models are its
-upstream Python assets (not dbt) whose name ends with one of `MODEL_SUFFIXES`, or whose kinds name no table format
-(`TABLE_KINDS`: a fitted object such as GeoPlant's top-25 baselines, not a table such as a mask table). Each model
-gets `<model>_card` in the model's group, with the model and its evaluation as inputs (lineage). The card reads:
+Discovery (no per-dataset code, no names): an evaluation is an asset declaring `Role.EVALUATION`
+(`dagster_project/roles.py`); its models are the upstream assets it depends on that declare `Role.MODEL` (lineage).
+Each model gets `<model>_card` in the model's group, with the model and its evaluation as inputs. The card reads:
 
-- `license`: the dataset's licence (`Dataset.license`), as a Hugging Face licence id where one matches;
+- `license`: the dataset's licence (`Dataset.license`, the dataset named by the model's `cdp/dataset` tag), as a
+  Hugging Face licence id where one matches;
 - `datasets`: the Hugging Face dataset id when the dataset's home page is on the Hub, else the dataset name;
-- `metrics` / `model-index`: the numeric metadata of the evaluation's latest materialisation (for an evaluation of
-  several models whose metric names start with a model's short name, e.g. `knn_f1_at_25`, only that model's);
+- `metrics` / `model-index`: the typed result (`dagster_project/evaluation.py`, `read_evaluation`) of the
+  evaluation's latest materialisation; for an evaluation of several models, that model's share of it;
 - `co2_eq_emissions`: the model's training footprint (`measure_footprint`), in grams as the Hub expects;
 - `carbon_efficiency`: the label of `carbon_efficiency()` (documented classes, also in the `platform_model_carbon`
   mart);
@@ -26,7 +26,7 @@ Cards are stored on the lake at `model_cards/<model>/README.md`, with a one-row 
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,12 +37,12 @@ import yaml
 
 from dagster_project.dataset_cards import card_relpath as dataset_card_relpath
 from dagster_project.dataset_cards import load_card as load_dataset_card
+from dagster_project.evaluation import EvaluationResult, read_evaluation
 from dagster_project.fingerprint import PREFIX as FINGERPRINT_PREFIX
 from dagster_project.footprint import PLATFORM_GROUP
 from dagster_project.metadata import run_label
+from dagster_project.roles import Role, dataset_of, keys_with_role, role_of, role_tags
 
-MODEL_SUFFIXES = ("model", "classifier", "regressor", "baseline", "estimator", "predictor")
-TABLE_KINDS = {"parquet", "polars", "pandas", "dbt", "duckdb", "table", "csv", "sql"}
 CARDS_DIR = "model_cards"
 CARDS_SCHEMA_FILE = f"{CARDS_DIR}/_schema.parquet"
 MODEL_CARDS_KEY = dg.AssetKey("platform_model_cards")
@@ -58,9 +58,6 @@ EFFICIENCY_CLASSES: tuple[tuple[str, float], ...] = (
     ("D", 1000.0),
     ("E", math.inf),
 )
-# Headline metrics where lower is better: emissions cannot be divided by them, so the label uses total grams.
-LOWER_IS_BETTER = re.compile(r"(^|_)(rmse|mse|mae|mape|ape|error|loss|bias|distance)(_|$)")
-
 # Hugging Face licence ids for the licence texts datasets declare.
 _HF_LICENSES = {
     "apache-2.0": "apache-2.0",
@@ -113,44 +110,45 @@ class ModelPair:
     model: dg.AssetKey
     evaluation: dg.AssetKey
     group: str
+    dataset: str | None  # the model's `cdp/dataset` tag
     siblings: tuple[dg.AssetKey, ...]  # every model the evaluation scores (this one included)
 
     @property
     def card_key(self) -> dg.AssetKey:
-        return dg.AssetKey(f"{self.model.path[-1]}_card")
+        return dg.AssetKey([*self.model.path[:-1], f"{self.model.path[-1]}_card"])
+
+    @property
+    def card_name(self) -> str:
+        """The card's folder under `model_cards/` (the model's key, path parts joined by `__`)."""
+        return "__".join(self.model.path)
 
 
-def _specs(assets_defs: Sequence) -> dict[dg.AssetKey, dg.AssetSpec]:
+def _specs(assets_defs: Iterable) -> dict[dg.AssetKey, dg.AssetSpec]:
     return {spec.key: spec for a in assets_defs for spec in getattr(a, "specs", [])}
 
 
-def _is_model(key: dg.AssetKey, spec: dg.AssetSpec) -> bool:
-    name, kinds = key.path[-1], set(spec.kinds or ())
-    if "dbt" in kinds or "_raw" in name or name.endswith(("evaluation", "_card")):
-        return False
-    return name.endswith(MODEL_SUFFIXES) or not (kinds & TABLE_KINDS)
-
-
 def find_model_pairs(assets_defs: Sequence) -> list[ModelPair]:
-    """Model/evaluation pairs among the given (Python) asset definitions; see the module docstring."""
+    """Model/evaluation pairs among the given asset definitions: each asset declaring `Role.EVALUATION`, with
+    every upstream asset it depends on that declares `Role.MODEL` (see the module docstring)."""
     specs = _specs(assets_defs)
     pairs: dict[dg.AssetKey, ModelPair] = {}
-    for key in sorted(specs, key=lambda k: k.to_user_string()):
-        if not key.path[-1].endswith("evaluation"):
-            continue
+    for key in keys_with_role(specs.values(), Role.EVALUATION):
         models = tuple(
             sorted(
                 (
                     d.asset_key
                     for d in specs[key].deps
-                    if d.asset_key in specs and _is_model(d.asset_key, specs[d.asset_key])
+                    if d.asset_key in specs and role_of(specs[d.asset_key].tags) == Role.MODEL
                 ),
                 key=lambda k: k.to_user_string(),
             )
         )
         for model in models:
-            # a model scored by several evaluations gets one card, from the first in name order
-            pairs.setdefault(model, ModelPair(model, key, specs[model].group_name or "default", models))
+            spec = specs[model]
+            # a model scored by several evaluations gets one card, from the first in key order
+            pairs.setdefault(
+                model, ModelPair(model, key, spec.group_name or "default", dataset_of(spec.tags), models)
+            )
     return list(pairs.values())
 
 
@@ -173,58 +171,18 @@ def hf_dataset_id(name: str, homepage: str) -> str:
     return m.group(1) if m else name
 
 
-def _short_names(key: dg.AssetKey, group: str) -> list[str]:
-    name = key.path[-1]
-    short = name[len(group) + 1 :] if name.startswith(f"{group}_") else name
-    out = [short]
-    for suffix in MODEL_SUFFIXES:
-        if short.endswith(f"_{suffix}"):
-            out.append(short[: -len(suffix) - 1])
-    return out
-
-
-def numeric_metrics(metadata: dict[str, Any]) -> dict[str, float]:
-    """The evaluation's numeric metadata, without platform entries (`footprint/*`, `dagster/*`) and the headline."""
-    out = {}
-    for k, v in metadata.items():
-        if "/" in k or k.startswith("headline_metric"):
-            continue
-        value = getattr(v, "value", v)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        out[k] = float(value)
-    return out
-
-
-def metrics_for_model(
-    pair: ModelPair, metrics: dict[str, float], headline_name: str | None
-) -> tuple[dict, str | None]:
-    """This model's metrics and headline-metric name. An evaluation of several models names metrics after the
-    model (`knn_f1_at_25`, `top25_global_f1_at_25`): keep this model's, and map the headline to its counterpart."""
-    if len(pair.siblings) < 2:
-        return metrics, headline_name
-    mine = _short_names(pair.model, pair.group)
-    own = {k: v for k, v in metrics.items() if any(k.startswith(f"{s}_") for s in mine)}
-    if not own:
-        return metrics, headline_name
-    if headline_name in own or headline_name is None:
-        return own, headline_name
-    for sibling in pair.siblings:
-        for s in _short_names(sibling, pair.group):
-            if headline_name.startswith(f"{s}_"):
-                suffix = headline_name[len(s) + 1 :]
-                for m in mine:
-                    if f"{m}_{suffix}" in own:
-                        return own, f"{m}_{suffix}"
-    return own, None
-
-
-def carbon_efficiency(total_co2e_g: float | None, headline_name: str | None, headline: float | None) -> dict:
+def carbon_efficiency(
+    total_co2e_g: float | None,
+    headline_name: str | None,
+    headline: float | None,
+    higher_is_better: bool = True,
+) -> dict:
     """The carbon-efficiency label: g CO2e (training + evaluation) per unit of the headline metric when higher is
-    better, else the total grams, binned into `EFFICIENCY_CLASSES`; "unrated" when the footprint is unmeasured."""
+    better (as the evaluation declares), else the total grams, binned into `EFFICIENCY_CLASSES`; "unrated" when
+    the footprint is unmeasured."""
     if total_co2e_g is None:
         return {"label": "unrated", "value": None, "unit": "footprint unmeasured"}
-    if headline_name and headline is not None and headline > 0 and not LOWER_IS_BETTER.search(headline_name):
+    if headline_name and headline is not None and headline > 0 and higher_is_better:
         value, unit = total_co2e_g / headline, f"g CO2e per unit of {headline_name}"
     else:
         why = f"{headline_name} is lower-is-better" if headline_name else "no headline metric"
@@ -446,19 +404,35 @@ def _model_type(obj: Any) -> str:
     return f"{t.__module__}.{t.__qualname__}"
 
 
+def evaluation_of(
+    eval_md: dict[str, Any], loaded: Any, pair: ModelPair
+) -> tuple[EvaluationResult | None, dict[str, float], str | None, float | None]:
+    """(result, this model's metrics, headline name, headline value) from the typed result of the evaluation's
+    latest materialisation, else from the loaded evaluation object; empty when neither holds one."""
+    result = read_evaluation(eval_md)
+    if result is None and isinstance(loaded, EvaluationResult):
+        result = loaded
+    if result is None:
+        return None, {}, None, None
+    scores = result.for_model(pair.model)
+    return result, dict(scores.metrics), scores.headline, scores.headline_value
+
+
 def build_model_card_asset(pair: ModelPair, dataset, model_description: str = "") -> dg.AssetsDefinition:
     """The card asset of one model (see the module docstring)."""
-    model_name, eval_name = pair.model.path[-1], pair.evaluation.path[-1]
-    ds_name = getattr(dataset, "name", pair.group)
+    model_name, eval_name = pair.model.to_user_string(), pair.evaluation.to_user_string()
+    ds_name = getattr(dataset, "name", None) or pair.dataset or pair.group
+    card_rel = f"{CARDS_DIR}/{pair.card_name}/README.md"
 
     @dg.asset(
         key=pair.card_key,
         group_name=pair.group,
         kinds={"huggingface", "markdown"},
+        tags=role_tags(Role.CARD, pair.dataset),
         ins={"model": dg.AssetIn(key=pair.model), "evaluation": dg.AssetIn(key=pair.evaluation)},
         required_resource_keys={"lake"},
         description=(
-            f"Hugging Face model card of `{model_name}` (`model_cards/{model_name}/README.md` on the data root): "
+            f"Hugging Face model card of `{model_name}` (`{card_rel}` on the data root): "
             f"licence and dataset, the metrics of `{eval_name}`, the training footprint as `co2_eq_emissions`, "
             "and the carbon-efficiency label."
         ),
@@ -467,20 +441,12 @@ def build_model_card_asset(pair: ModelPair, dataset, model_description: str = ""
         lake = context.resources.lake
         train_md, model_run = _latest_metadata(context, pair.model)
         eval_md, eval_run = _latest_metadata(context, pair.evaluation)
-        all_metrics = numeric_metrics(eval_md)
-        if not all_metrics and isinstance(evaluation, dict) and isinstance(evaluation.get("metrics"), dict):
-            all_metrics = {
-                k: float(v) for k, v in evaluation["metrics"].items() if isinstance(v, int | float)
-            }
-        headline_md = eval_md.get("headline_metric_name")
-        metrics, headline_name = metrics_for_model(
-            pair, all_metrics, getattr(headline_md, "value", headline_md)
-        )
-        headline = metrics.get(headline_name) if headline_name else None
+        result, metrics, headline_name, headline = evaluation_of(eval_md, evaluation, pair)
         train_kg, eval_kg = _fp(train_md, "co2e_kg"), _fp(eval_md, "co2e_kg")
         total_g = None if train_kg is None else (float(train_kg) + float(eval_kg or 0.0)) * 1000
-        efficiency = carbon_efficiency(total_g, headline_name, headline)
-        split = evaluation.get("split", "test") if isinstance(evaluation, dict) else "test"
+        higher_is_better = result.higher_is_better if result is not None else True
+        efficiency = carbon_efficiency(total_g, headline_name, headline, higher_is_better)
+        split = result.split if result is not None else "test"
         text = render_card(
             model=model_name,
             dataset=ds_name,
@@ -499,7 +465,6 @@ def build_model_card_asset(pair: ModelPair, dataset, model_description: str = ""
             dataset_card=lake.url(dataset_card_relpath(ds_name)) if load_dataset_card(ds_name) else None,
             source_label=run_label(ds_name, lake),
         )
-        card_rel = f"{CARDS_DIR}/{model_name}/README.md"
         lake.write_bytes(card_rel, text.encode())
         row = {
             "model": model_name,
@@ -524,7 +489,7 @@ def build_model_card_asset(pair: ModelPair, dataset, model_description: str = ""
             "card_path": lake.url(card_rel),
             "created_at": datetime.now(UTC),
         }
-        lake.write_parquet(card_frame([row]), f"{CARDS_DIR}/{model_name}/card.parquet")
+        lake.write_parquet(card_frame([row]), f"{CARDS_DIR}/{pair.card_name}/card.parquet")
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(lake.url(card_rel)),
@@ -545,6 +510,7 @@ def build_model_cards_index_asset(card_keys: list[dg.AssetKey]) -> dg.AssetsDefi
         key=MODEL_CARDS_KEY,
         group_name=PLATFORM_GROUP,
         kinds={"parquet", "polars"},
+        tags=role_tags(Role.CARD),
         deps=card_keys,
         required_resource_keys={"lake"},
     )
@@ -575,11 +541,12 @@ def build_model_cards_index_asset(card_keys: list[dg.AssetKey]) -> dg.AssetsDefi
 
 def build_platform_assets(assets_defs: Sequence, datasets: Sequence) -> list[dg.AssetsDefinition]:
     """Everything this module adds to the code location: a card per discovered model and the card index."""
-    by_group = {ds.name: ds for ds in datasets}
+    by_name = {ds.name: ds for ds in datasets}
     pairs = find_model_pairs(assets_defs)
     specs = _specs(assets_defs)
     cards = [
-        build_model_card_asset(p, by_group.get(p.group), specs[p.model].description or "") for p in pairs
+        build_model_card_asset(p, by_name.get(p.dataset or ""), specs[p.model].description or "")
+        for p in pairs
     ]
     return [*cards, build_model_cards_index_asset([p.card_key for p in pairs])]
 

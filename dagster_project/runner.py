@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from dagster_project import cluster, recovery, settings
+from dagster_project.evaluation import read_evaluation
 
 log = logging.getLogger(__name__)
 
@@ -152,9 +153,9 @@ def materialize_everything(
                 s.rows = (s.rows or 0) + int(md["dagster/row_count"].value)
             if partition_key:
                 s.partitions += 1
-            if "headline_metric" in md:
-                name = md.get("headline_metric_name")
-                s.headline = f"{name.value if name else 'metric'}={md['headline_metric'].value:.4g}"
+            evaluation = read_evaluation(md)  # the typed result of an evaluation asset
+            if evaluation is not None:
+                s.headline = f"{evaluation.headline}={evaluation.headline_value:.4g}"
         for ev in result.get_asset_check_evaluations():
             key = ev.asset_key.to_user_string()
             s = summary.setdefault(key, AssetSummary(key, graph.get(ev.asset_key).group_name or ""))

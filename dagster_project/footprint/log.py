@@ -12,6 +12,7 @@ import dagster as dg
 import polars as pl
 from botocore.exceptions import BotoCoreError
 
+from dagster_project.roles import Role, role_tags
 from dagster_project.storage import Lake
 
 if TYPE_CHECKING:  # an annotation only: meters imports this module
@@ -112,6 +113,7 @@ def build_footprint_log_asset(upstream: Iterable[dg.AssetKey]) -> dg.AssetsDefin
         key=FOOTPRINT_LOG_KEY,
         group_name=PLATFORM_GROUP,
         kinds={"parquet", "polars"},
+        tags=role_tags(Role.LOG),
         deps=sorted(set(upstream), key=lambda k: k.to_user_string()),
         required_resource_keys={"lake"},
     )

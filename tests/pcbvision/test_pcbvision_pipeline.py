@@ -104,8 +104,8 @@ def trained(m) -> dict:
     return {
         "model_sha256": object_sha256(model),
         "fingerprint": fingerprint,
-        "metrics": evaluation["metrics"],
-        "confusion_matrix": evaluation["confusion_matrix"],
+        "metrics": evaluation.metrics,
+        "confusion_matrix": evaluation.details["confusion_matrix"],
         "metadata_floats": floats,
     }
 

@@ -7,10 +7,13 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from dagster_project.evaluation import EvaluationResult, evaluation_output
 from dagster_project.fingerprint import training_fingerprint
 from dagster_project.footprint import measure_footprint
-from dagster_project.metadata import paper_vs_ours, run_label, save_figure
+from dagster_project.metadata import run_label
+from dagster_project.plots import predicted_vs_observed, save_plot
 from dagster_project.resource_hints import resource_hints
+from dagster_project.roles import Role, role_tags
 from dagster_project.storage import Lake
 from dagster_project.warehouse import Warehouse
 
@@ -124,6 +127,7 @@ def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     op_tags=resource_hints(cpu="2", memory="4Gi"),  # Kubernetes requests/limits under dagster-k8s
     group_name=GROUP,
     kinds={"lightgbm"},
+    tags=role_tags(Role.MODEL, GROUP),
     deps=[dg.AssetKey(TRAINING_SET)],
 )
 def agbd_biomass_model(
@@ -162,11 +166,15 @@ def agbd_biomass_model(
 
 
 @dg.asset(
-    name="agbd_model_evaluation", group_name=GROUP, kinds={"lightgbm"}, deps=[dg.AssetKey(TRAINING_SET)]
+    name="agbd_model_evaluation",
+    group_name=GROUP,
+    kinds={"lightgbm"},
+    tags=role_tags(Role.EVALUATION, GROUP),
+    deps=[dg.AssetKey(TRAINING_SET)],
 )
 def agbd_model_evaluation(
     context: dg.AssetExecutionContext, agbd_biomass_model: dict, warehouse: Warehouse, lake: Lake
-) -> dict:
+) -> dg.Output[EvaluationResult]:
     """Test-tile evaluation of `agbd_biomass_model`: RMSE, MAE and bias (Mg/ha) overall and per biome, against
     the training-mean baseline, with a predicted-vs-observed plot and the paper's reference RMSE (full data)."""
     bundle = agbd_biomass_model
@@ -178,8 +186,47 @@ def agbd_model_evaluation(
         pred = bundle["model"].predict(feature_matrix(test, bundle["features"]))
     overall = regression_metrics(y, pred)
     baseline = regression_metrics(y, np.full_like(y, bundle["train_mean"]))
-    scored = test.select("biome_name", "agbd").with_columns(pred=pl.Series(pred))
-    per_biome = (
+    per_biome = biome_metrics(test.select("biome_name", "agbd").with_columns(pred=pl.Series(pred)))
+    metrics = {
+        "rmse": overall["rmse"],
+        "mae": overall["mae"],
+        "bias": overall["bias"],
+        "test_rows": overall["n"],
+        "baseline_rmse_train_mean": baseline["rmse"],
+        "rmse_skill_vs_baseline": 1 - overall["rmse"] / baseline["rmse"],
+    }
+    fig = predicted_vs_observed(
+        y,
+        pred,
+        groups=test["biome_name"].to_list(),
+        xlabel="observed GEDI L4A AGBD (Mg/ha)",
+        ylabel="predicted AGBD (Mg/ha)",
+        title=f"AGBD test tiles, GBDT [{bundle['feature_set']}]: RMSE {overall['rmse']:.1f} Mg/ha",
+    )
+    table = "| biome | n | RMSE | MAE | bias | mean AGBD |\n|---|---|---|---|---|---|\n" + "\n".join(
+        f"| {r['biome_name']} | {r['n']} | {r['rmse']:.1f} | {r['mae']:.1f} | {r['bias']:+.1f} | {r['mean_agbd']:.1f} |"
+        for r in per_biome.iter_rows(named=True)
+    )
+    return evaluation_output(
+        EvaluationResult(
+            dataset=GROUP,
+            split="test",
+            metrics=metrics,
+            headline="rmse",
+            higher_is_better=False,
+            reference_rows=[("RMSE (Mg/ha)", PAPER["rmse"], metrics["rmse"])],
+            reference=PAPER_SOURCE,
+            run=run_label("agbd", lake, rows={"test footprints": test.height}),
+            plots=save_plot(lake, GROUP, "predicted_vs_observed_plot", fig),
+            metadata={"feature_set": bundle["feature_set"], "per_biome": dg.MetadataValue.md(table)},
+            details={"per_biome": per_biome.to_dicts(), "paper": PAPER, "feature_set": bundle["feature_set"]},
+        )
+    )
+
+
+def biome_metrics(scored: pl.DataFrame) -> pl.DataFrame:
+    """RMSE, MAE, bias and mean AGBD per biome of `scored` (biome_name, agbd, pred), largest biome first."""
+    return (
         scored.group_by("biome_name")
         .agg(
             n=pl.len(),
@@ -190,59 +237,3 @@ def agbd_model_evaluation(
         )
         .sort(["n", "biome_name"], descending=[True, False])  # ties in a defined order
     )
-    metrics = {
-        "rmse": overall["rmse"],
-        "mae": overall["mae"],
-        "bias": overall["bias"],
-        "test_rows": overall["n"],
-        "baseline_rmse_train_mean": baseline["rmse"],
-        "rmse_skill_vs_baseline": 1 - overall["rmse"] / baseline["rmse"],
-    }
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 5))
-    for name in per_biome["biome_name"].to_list():
-        sel = (scored["biome_name"] == name).to_numpy()
-        ax.scatter(y[sel], pred[sel], s=14, alpha=0.8, label=name)
-    top = float(max(y.max(), pred.max()) * 1.05)
-    ax.plot([0, top], [0, top], color="k", lw=1, label="1:1")
-    ax.set_xlim(0, top)
-    ax.set_ylim(0, top)
-    ax.set_xlabel("observed GEDI L4A AGBD (Mg/ha)")
-    ax.set_ylabel("predicted AGBD (Mg/ha)")
-    ax.set_title(f"AGBD test tiles, GBDT [{bundle['feature_set']}]: RMSE {overall['rmse']:.1f} Mg/ha")
-    ax.legend(fontsize=7, loc="upper left")
-    plots = save_figure(lake, "reports/agbd/predicted_vs_observed.png", fig, "predicted_vs_observed_plot")
-
-    table = "| biome | n | RMSE | MAE | bias | mean AGBD |\n|---|---|---|---|---|---|\n" + "\n".join(
-        f"| {r['biome_name']} | {r['n']} | {r['rmse']:.1f} | {r['mae']:.1f} | {r['bias']:+.1f} | {r['mean_agbd']:.1f} |"
-        for r in per_biome.iter_rows(named=True)
-    )
-    context.add_output_metadata(
-        {
-            **{k: dg.MetadataValue.float(float(v)) for k, v in metrics.items()},
-            "feature_set": bundle["feature_set"],
-            "headline_metric_name": "rmse",
-            "headline_metric": dg.MetadataValue.float(metrics["rmse"]),
-            "per_biome": dg.MetadataValue.md(table),
-            "paper_vs_ours": dg.MetadataValue.md(
-                paper_vs_ours(
-                    [("RMSE (Mg/ha)", PAPER["rmse"], metrics["rmse"])],
-                    paper=PAPER_SOURCE,
-                    run=run_label("agbd", lake, rows={"test footprints": test.height}),
-                )
-            ),
-            **plots,
-        }
-    )
-    return {
-        "dataset": "agbd",
-        "split": "test",
-        "metrics": metrics,
-        "per_biome": per_biome.to_dicts(),
-        "paper": PAPER,
-    }

@@ -7,10 +7,13 @@ import numpy as np
 import polars as pl
 
 from dagster_project.datasets.cloudtracks import pixels, source
+from dagster_project.evaluation import EvaluationResult, evaluation_output
 from dagster_project.fingerprint import training_fingerprint
 from dagster_project.footprint import measure_footprint
-from dagster_project.metadata import paper_vs_ours, preview_markdown, run_label, save_figure
+from dagster_project.metadata import preview_markdown, run_label
+from dagster_project.plots import image_grid, save_plot
 from dagster_project.resource_hints import resource_hints
+from dagster_project.roles import Role, role_tags
 from dagster_project.storage import Lake
 from dagster_project.warehouse import Warehouse
 
@@ -18,6 +21,13 @@ GROUP = "cloudtracks"
 # CloudTracks paper (arXiv 2401.14486), full data: best semantic-segmentation IoU and best instance count MAE,
 # with the previous state of the art. The authors' evaluation code averages IoU over positive images only.
 PAPER = {"iou": 0.6129, "iou_previous_sota": 0.4865, "count_mae": 1.64, "count_mae_previous_sota": 4.99}
+IOU_NOTE = (
+    "The paper's IoU 61.29 is comparable to `iou_positive_images`: the authors' evaluation "
+    "(`inference_pos_iou_mc.py`) averages per-image IoU over test images that contain a track. "
+    "`iou_all_images` also counts images without tracks (an empty prediction there scores 1). "
+    "The authors' code computes F1 as P*R/(P+R), half the usual value; `f1` here is 2PR/(P+R) and "
+    "`f1_dev_code_formula` shows their formula for comparison only."
+)
 
 
 class ShipTrackModelConfig(dg.Config):
@@ -64,6 +74,7 @@ def tune_post_processing(probas, truths, thresholds, min_sizes) -> tuple[float, 
     op_tags=resource_hints(cpu="2", memory="4Gi"),  # Kubernetes requests/limits under dagster-k8s
     group_name=GROUP,
     kinds={"lightgbm"},
+    tags=role_tags(Role.MODEL, GROUP),
     deps=[dg.AssetKey("cloudtracks_training_set")],
 )
 def cloudtracks_segmentation_model(
@@ -194,13 +205,7 @@ def brightness_baseline(
 
 
 def _overlay_figure(samples):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = len(samples)
-    fig, axes = plt.subplots(2, n, figsize=(2.4 * n, 5.2), squeeze=False)
+    fig, axes = image_grid(2, len(samples))
     for k, (image_id, image, truth, pred, iou_k, n_true, n_pred) in enumerate(samples):
         rgb = image if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
         axes[0, k].imshow(rgb[:, :, :3])
@@ -212,9 +217,6 @@ def _overlay_figure(samples):
         overlay[pred.astype(bool)] = (1.0, 0.1, 0.1, 0.55)
         axes[1, k].imshow(overlay)
         axes[1, k].set_title(f"predicted: {n_pred} tracks\nIoU {iou_k:.2f}", fontsize=7)
-        for ax in axes[:, k]:
-            ax.set_xticks([])
-            ax.set_yticks([])
     fig.suptitle(
         f"CloudTracks test images: annotation (green outline) vs prediction (red), {run_label('cloudtracks')}",
         fontsize=9,
@@ -226,6 +228,7 @@ def _overlay_figure(samples):
     name="cloudtracks_model_evaluation",
     group_name=GROUP,
     kinds={"lightgbm"},
+    tags=role_tags(Role.EVALUATION, GROUP),
     deps=[dg.AssetKey("cloudtracks_training_set")],
 )
 def cloudtracks_model_evaluation(
@@ -234,7 +237,7 @@ def cloudtracks_model_evaluation(
     cloudtracks_masks: pl.DataFrame,
     warehouse: Warehouse,
     lake: Lake,
-) -> dict:
+) -> dg.Output[EvaluationResult]:
     """Test-split evaluation of `cloudtracks_segmentation_model`: IoU averaged over all test images (an image
     without tracks predicted empty scores 1) and over images with tracks only (the authors' protocol, the one the
     paper's 61.29 compares to), pooled IoU, count MAE (predicted vs annotated tracks per image), and pixel
@@ -283,8 +286,6 @@ def cloudtracks_model_evaluation(
             for i in order
         ]
     )
-    plots = save_figure(lake, "reports/cloudtracks/test_overlays.png", fig, "test_overlays")
-
     metrics = {k: float(v) for k, v in vars(ours).items()}
     baselines = {
         "brightness_threshold": {"threshold": th, **{k: float(v) for k, v in vars(bright).items()}},
@@ -303,36 +304,24 @@ def cloudtracks_model_evaluation(
         ("pixel F1 = 2PR/(P+R)", None, ours.f1),
         ("IoU over positive images, brightness-threshold baseline", None, bright.iou_positive_images),
     ]
-    context.add_output_metadata(
-        {
-            **{k: dg.MetadataValue.float(v) for k, v in metrics.items()},
-            "headline_metric_name": "iou_positive_images",
-            "headline_metric": dg.MetadataValue.float(ours.iou_positive_images),
-            "iou_note": dg.MetadataValue.md(
-                "The paper's IoU 61.29 is comparable to `iou_positive_images`: the authors' evaluation "
-                "(`inference_pos_iou_mc.py`) averages per-image IoU over test images that contain a track. "
-                "`iou_all_images` also counts images without tracks (an empty prediction there scores 1). "
-                "The authors' code computes F1 as P*R/(P+R), half the usual value; `f1` here is 2PR/(P+R) and "
-                "`f1_dev_code_formula` shows their formula for comparison only."
-            ),
-            "baselines": dg.MetadataValue.json(baselines),
-            "paper_vs_ours": dg.MetadataValue.md(
-                paper_vs_ours(
-                    rows,
-                    paper="CloudTracks, arXiv 2401.14486",
-                    run=run_label("cloudtracks", lake, rows={"test images": len(ids)}),
-                )
-            ),
-            "per_image": dg.MetadataValue.md(
-                preview_markdown(per_image.with_columns(pl.col("iou").round(3)), rows=50)
-            ),
-            **plots,
-        }
+    return evaluation_output(
+        EvaluationResult(
+            dataset=GROUP,
+            split="test",
+            metrics=metrics,
+            headline="iou_positive_images",
+            higher_is_better=True,
+            reference_rows=rows,
+            reference="CloudTracks, arXiv 2401.14486",
+            run=run_label("cloudtracks", lake, rows={"test images": len(ids)}),
+            plots=save_plot(lake, GROUP, "test_overlays", fig),
+            metadata={
+                "iou_note": dg.MetadataValue.md(IOU_NOTE),
+                "baselines": dg.MetadataValue.json(baselines),
+                "per_image": dg.MetadataValue.md(
+                    preview_markdown(per_image.with_columns(pl.col("iou").round(3)), rows=50)
+                ),
+            },
+            details={"baselines": baselines, "paper": PAPER},
+        )
     )
-    return {
-        "dataset": "cloudtracks",
-        "split": "test",
-        "metrics": metrics,
-        "baselines": baselines,
-        "paper": PAPER,
-    }

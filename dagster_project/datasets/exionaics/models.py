@@ -6,10 +6,13 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from dagster_project.evaluation import EvaluationResult, evaluation_output
 from dagster_project.fingerprint import training_fingerprint
 from dagster_project.footprint import measure_footprint
-from dagster_project.metadata import paper_vs_ours, run_label, save_figure
+from dagster_project.metadata import run_label
+from dagster_project.plots import metric_curves, save_plot
 from dagster_project.resource_hints import resource_hints
+from dagster_project.roles import Role, role_tags
 from dagster_project.storage import Lake
 from dagster_project.warehouse import Warehouse
 
@@ -44,6 +47,7 @@ class NaicsClassifierConfig(dg.Config):
     name="exionaics_naics_classifier",
     group_name=GROUP,
     kinds={"scikitlearn"},
+    tags=role_tags(Role.MODEL, GROUP),
     deps=[dg.AssetKey("exionaics_training_set")],
     op_tags=resource_hints(cpu="1", memory="2Gi"),  # Kubernetes requests/limits under dagster-k8s
 )
@@ -198,6 +202,7 @@ def emission_protocols_md(metrics: dict[str, float], with_exioml: bool) -> str:
     name="exionaics_model_evaluation",
     group_name=GROUP,
     kinds={"scikitlearn"},
+    tags=role_tags(Role.EVALUATION, GROUP),
     deps=[
         dg.AssetKey("exionaics_training_set"),
         dg.AssetKey("exionaics_sector_intensity"),
@@ -206,7 +211,7 @@ def emission_protocols_md(metrics: dict[str, float], with_exioml: bool) -> str:
 )
 def exionaics_model_evaluation(
     context: dg.AssetExecutionContext, exionaics_naics_classifier, warehouse: Warehouse, lake: Lake
-) -> dict:
+) -> dg.Output[EvaluationResult]:
     """Test-split evaluation of `exionaics_naics_classifier`: top-1/5/10 accuracy at NAICS-6 and NAICS-2 beside the
     GREEN paper's numbers (full data), and the MAPE of emissions estimated as value added × the intensity of the
     predicted NAICS-6 code at the company's year (this platform's protocol; with ExioML factors supplied, also
@@ -240,64 +245,44 @@ def exionaics_model_evaluation(
         exioml_est, exioml_missing = estimate_emissions(pred, exioml)
         metrics.update(emission_metrics(exioml_est, exioml_missing, "_exioml"))
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     ks = np.arange(1, 11)
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot(ks, [top_k_hits(ranked, truth6, k).mean() for k in ks], marker="o", label="NAICS-6")
-    ax.plot(
+    fig = metric_curves(
         ks,
-        [np.mean([t in r[:k] for t, r in zip(truth2, sector_rank, strict=True)]) for k in ks],
-        marker="s",
-        label="NAICS-2",
-    )
-    ax.scatter(
-        [1, 10],
-        [PAPER["top1_naics6"], PAPER["top10_naics6"]],
-        marker="*",
-        s=120,
-        color="k",
-        label="GREEN paper (full data)",
-    )
-    ax.set_xlabel("k")
-    ax.set_ylabel("top-k accuracy (test split)")
-    ax.set_ylim(0, 1.02)
-    ax.legend(loc="lower right")
-    ax.set_title(f"ExioNAICS: top-k accuracy, this run ({run_label('exionaics', lake)})")
-    plots = save_figure(lake, "reports/exionaics/topk_accuracy.png", fig, "topk_accuracy_plot")
-
-    context.add_output_metadata(
         {
-            **{k: dg.MetadataValue.float(v) for k, v in metrics.items()},
-            "headline_metric_name": "top1_naics6",
-            "headline_metric": dg.MetadataValue.float(metrics["top1_naics6"]),
-            "paper_vs_ours": dg.MetadataValue.md(
-                paper_vs_ours(
-                    [
-                        ("top-1 accuracy, NAICS-6", PAPER["top1_naics6"], metrics["top1_naics6"]),
-                        ("top-10 accuracy, NAICS-6", PAPER["top10_naics6"], metrics["top10_naics6"]),
-                    ],
-                    paper="GREEN, arXiv 2502.06874",
-                    run=run_label("exionaics", lake, rows={"test companies": test.height}),
-                )
-            ),
-            "emission_protocol": PLATFORM_PROTOCOL,
-            "emission_protocols": dg.MetadataValue.md(emission_protocols_md(metrics, exioml.height > 0)),
-            "companies_without_intensity_list": dg.MetadataValue.json(file_missing[:MAX_LISTED]),
-            "companies_without_intensity_exioml_list": dg.MetadataValue.json(exioml_missing[:MAX_LISTED]),
-            **plots,
-        }
+            "NAICS-6": [top_k_hits(ranked, truth6, k).mean() for k in ks],
+            "NAICS-2": [np.mean([t in r[:k] for t, r in zip(truth2, sector_rank, strict=True)]) for k in ks],
+        },
+        reference=("GREEN paper (full data)", [1, 10], [PAPER["top1_naics6"], PAPER["top10_naics6"]]),
+        xlabel="k",
+        ylabel="top-k accuracy (test split)",
+        title=f"ExioNAICS: top-k accuracy, this run ({run_label('exionaics', lake)})",
     )
-    return {
-        "dataset": "exionaics",
-        "split": "test",
-        "metrics": metrics,
-        "paper": PAPER,
-        "emission_protocol": PLATFORM_PROTOCOL,
-        "paper_mape_other_protocol": PAPER_MAPE_OTHER_PROTOCOL,
-        "companies_without_intensity": file_missing,
-        "companies_without_intensity_exioml": exioml_missing,
-    }
+    return evaluation_output(
+        EvaluationResult(
+            dataset=GROUP,
+            split="test",
+            metrics=metrics,
+            headline="top1_naics6",
+            higher_is_better=True,
+            reference_rows=[
+                ("top-1 accuracy, NAICS-6", PAPER["top1_naics6"], metrics["top1_naics6"]),
+                ("top-10 accuracy, NAICS-6", PAPER["top10_naics6"], metrics["top10_naics6"]),
+            ],
+            reference="GREEN, arXiv 2502.06874",
+            run=run_label("exionaics", lake, rows={"test companies": test.height}),
+            plots=save_plot(lake, GROUP, "topk_accuracy_plot", fig),
+            metadata={
+                "emission_protocol": PLATFORM_PROTOCOL,
+                "emission_protocols": dg.MetadataValue.md(emission_protocols_md(metrics, exioml.height > 0)),
+                "companies_without_intensity_list": dg.MetadataValue.json(file_missing[:MAX_LISTED]),
+                "companies_without_intensity_exioml_list": dg.MetadataValue.json(exioml_missing[:MAX_LISTED]),
+            },
+            details={
+                "paper": PAPER,
+                "emission_protocol": PLATFORM_PROTOCOL,
+                "paper_mape_other_protocol": PAPER_MAPE_OTHER_PROTOCOL,
+                "companies_without_intensity": file_missing,
+                "companies_without_intensity_exioml": exioml_missing,
+            },
+        )
+    )

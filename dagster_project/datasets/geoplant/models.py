@@ -9,10 +9,13 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from dagster_project.evaluation import EvaluationResult, ModelScores, ReferenceRow, evaluation_output
 from dagster_project.fingerprint import training_fingerprint
 from dagster_project.footprint import measure_footprint
-from dagster_project.metadata import paper_vs_ours, run_label, save_figure, table_metadata
+from dagster_project.metadata import run_label, table_metadata
+from dagster_project.plots import save_plot, score_map
 from dagster_project.resource_hints import resource_hints
+from dagster_project.roles import Role, role_tags
 from dagster_project.storage import Lake
 from dagster_project.warehouse import Warehouse
 
@@ -277,9 +280,12 @@ def _baseline_metadata(model: TopKBaseline, lake: Lake, freq: pl.DataFrame, ware
 # The baselines read the frequencies mart and, for their metadata, the training set: both are declared, so
 # that the baselines run after both are built.
 BASELINE_DEPS = [dg.AssetKey(FREQUENCIES), dg.AssetKey(TRAINING_SET)]
+MODEL_TAGS = role_tags(Role.MODEL, GROUP)
 
 
-@dg.asset(name="geoplant_top25_global", group_name=GROUP, kinds={"python"}, deps=BASELINE_DEPS)
+@dg.asset(
+    name="geoplant_top25_global", group_name=GROUP, kinds={"python"}, tags=MODEL_TAGS, deps=BASELINE_DEPS
+)
 def geoplant_top25_global(
     context: dg.AssetExecutionContext, warehouse: Warehouse, lake: Lake
 ) -> TopKBaseline:
@@ -291,7 +297,9 @@ def geoplant_top25_global(
     return model
 
 
-@dg.asset(name="geoplant_top25_country", group_name=GROUP, kinds={"python"}, deps=BASELINE_DEPS)
+@dg.asset(
+    name="geoplant_top25_country", group_name=GROUP, kinds={"python"}, tags=MODEL_TAGS, deps=BASELINE_DEPS
+)
 def geoplant_top25_country(
     context: dg.AssetExecutionContext, warehouse: Warehouse, lake: Lake
 ) -> TopKBaseline:
@@ -303,7 +311,13 @@ def geoplant_top25_country(
     return model
 
 
-@dg.asset(name="geoplant_top25_district_region", group_name=GROUP, kinds={"python"}, deps=BASELINE_DEPS)
+@dg.asset(
+    name="geoplant_top25_district_region",
+    group_name=GROUP,
+    kinds={"python"},
+    tags=MODEL_TAGS,
+    deps=BASELINE_DEPS,
+)
 def geoplant_top25_district_region(
     context: dg.AssetExecutionContext, warehouse: Warehouse, lake: Lake
 ) -> TopKBaseline:
@@ -336,6 +350,7 @@ class KnnSpeciesConfig(dg.Config):
     name="geoplant_knn_model",
     group_name=GROUP,
     kinds={"scikitlearn"},
+    tags=MODEL_TAGS,
     deps=[dg.AssetKey(TRAINING_SET)],
     op_tags=resource_hints(cpu="2", memory="8Gi"),  # Kubernetes requests/limits under dagster-k8s
 )
@@ -380,27 +395,41 @@ def geoplant_knn_model(
 # --- evaluation ----------------------------------------------------------------------------------------------
 
 
-def _map_plot(lake: Lake, train: pl.DataFrame, holdout: pl.DataFrame, f1: np.ndarray, title: str) -> dict:
-    import matplotlib
+def paper_rows(metrics: dict[str, float]) -> list[ReferenceRow]:
+    """Our hold-out F1s@25 and recall@25 beside the paper's figures for the same kind of model (full data)."""
+    return [
+        ("F1s@25, top-25 global", PAPER["top25_global_f1"], metrics["top25_global_f1_at_25"]),
+        ("F1s@25, top-25 per country", PAPER["top25_country_f1"], metrics["top25_country_f1_at_25"]),
+        (
+            "F1s@25, top-25 per district + region",
+            PAPER["top25_district_region_f1"],
+            metrics["top25_district_region_f1_at_25"],
+        ),
+        ("F1s@25, learned model (paper: XGBoost; ours: kNN)", PAPER["xgboost_f1"], metrics["knn_f1_at_25"]),
+        (
+            "recall@25, learned model (paper: XGBoost; ours: kNN)",
+            PAPER["xgboost_recall"],
+            metrics["knn_recall_at_25"],
+        ),
+        (PAPER_LABELS["best_mme_topk_estimation_f1"], PAPER["best_mme_topk_estimation_f1"], None),
+    ]
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 5))
-    ax.scatter(train["lon"], train["lat"], c="lightgrey", s=6, label="training surveys")
-    sc = ax.scatter(
-        holdout["lon"], holdout["lat"], c=f1, cmap="viridis", vmin=0, vmax=1, s=18, edgecolors="k", lw=0.2
-    )
-    fig.colorbar(sc, ax=ax, label="F1 at top-25 (per survey)")
-    ax.set_xlabel("longitude")
-    ax.set_ylabel("latitude")
-    ax.set_title(title, fontsize=9)
-    ax.legend(loc="upper left", fontsize=8)
-    return save_figure(lake, "reports/geoplant/holdout_f1_map.png", fig, "holdout_f1_map")
+# The evaluation's short name of each model it scores (the prefix of that model's metrics) -> its input.
+MODEL_INPUTS = {
+    "top25_global": "geoplant_top25_global",
+    "top25_country": "geoplant_top25_country",
+    "top25_district_region": "geoplant_top25_district_region",
+    "knn": "geoplant_knn_model",
+}
 
 
 @dg.asset(
-    name="geoplant_model_evaluation", group_name=GROUP, kinds={"python"}, deps=[dg.AssetKey(TRAINING_SET)]
+    name="geoplant_model_evaluation",
+    group_name=GROUP,
+    kinds={"python"},
+    tags=role_tags(Role.EVALUATION, GROUP),
+    deps=[dg.AssetKey(TRAINING_SET)],
 )
 def geoplant_model_evaluation(
     context: dg.AssetExecutionContext,
@@ -410,7 +439,7 @@ def geoplant_model_evaluation(
     geoplant_top25_country: TopKBaseline,
     geoplant_top25_district_region: TopKBaseline,
     geoplant_knn_model: KnnSpeciesModel,
-) -> dict:
+) -> dg.Output[EvaluationResult]:
     """Sample-averaged F1 at top-25 (F1s, the Kaggle GLC24 metric: mean over surveys of tp / (tp + 0.5 (fp + fn)))
     and recall at 25 of every model on the surveys of the held-out 10 km blocks, beside the GeoPlant paper's numbers
     (full data, Kaggle test). Shows a map of the nearest-neighbour model's per-survey F1 and writes a Kaggle-format
@@ -427,25 +456,30 @@ def geoplant_model_evaluation(
         "top25_district_region": geoplant_top25_district_region,
         "knn": geoplant_knn_model,
     }
-    metrics: dict[str, float] = {}
+    own: dict[str, dict[str, float]] = {}  # each model's metrics, named after it
     per_survey = {}
     with measure_footprint(context, task="evaluation"):
         for name, model in models.items():
             pred = model.predict(holdout)
             per_survey[name] = f1_per_survey(pred, truth)
-            metrics[f"{name}_f1_at_25"] = float(per_survey[name].mean())
-            metrics[f"{name}_recall_at_25"] = float(recall_per_survey(pred, truth).mean())
+            own[name] = {
+                f"{name}_f1_at_25": float(per_survey[name].mean()),
+                f"{name}_recall_at_25": float(recall_per_survey(pred, truth).mean()),
+            }
         submission = pl.DataFrame(
             {
                 "surveyId": test["survey_id"],
                 "predictions": [" ".join(map(str, p)) for p in geoplant_knn_model.predict(test)],
             }
         )
-    metrics["holdout_surveys"] = float(holdout.height)
     for name in ("top25_country", "top25_district_region"):
         # Hold-out surveys whose group is null or unseen in training: they got the organisers' placeholder "0".
-        metrics[f"{name}_fallback_surveys"] = float(models[name].falls_back(holdout).sum())
-    metrics["top25_district_region_null_group_surveys"] = float(holdout["district_region"].null_count())
+        own[name][f"{name}_fallback_surveys"] = float(models[name].falls_back(holdout).sum())
+    own["top25_district_region"]["top25_district_region_null_group_surveys"] = float(
+        holdout["district_region"].null_count()
+    )
+    metrics = {k: v for scores in own.values() for k, v in scores.items()}
+    metrics["holdout_surveys"] = float(holdout.height)
     lake.write_bytes(SUBMISSION, submission.write_csv().encode())
 
     table = pl.DataFrame(
@@ -456,53 +490,44 @@ def geoplant_model_evaluation(
         }
     )
     context.log.info(f"geoplant hold-out ({holdout.height} surveys):\n{table}")
-    rows = [
-        ("F1s@25, top-25 global", PAPER["top25_global_f1"], metrics["top25_global_f1_at_25"]),
-        ("F1s@25, top-25 per country", PAPER["top25_country_f1"], metrics["top25_country_f1_at_25"]),
-        (
-            "F1s@25, top-25 per district + region",
-            PAPER["top25_district_region_f1"],
-            metrics["top25_district_region_f1_at_25"],
-        ),
-        ("F1s@25, learned model (paper: XGBoost; ours: kNN)", PAPER["xgboost_f1"], metrics["knn_f1_at_25"]),
-        (
-            "recall@25, learned model (paper: XGBoost; ours: kNN)",
-            PAPER["xgboost_recall"],
-            metrics["knn_recall_at_25"],
-        ),
-        (PAPER_LABELS["best_mme_topk_estimation_f1"], PAPER["best_mme_topk_estimation_f1"], None),
-    ]
-    plots = _map_plot(
-        lake,
-        data.filter(pl.col("subset") == "train"),
-        holdout,
+    train = data.filter(pl.col("subset") == "train")
+    fig = score_map(
+        holdout["lon"],
+        holdout["lat"],
         per_survey["knn"],
-        f"GeoPlant kNN, internal 10 km block hold-out, not the Kaggle test ({run_label('geoplant', lake)}): "
+        background=(train["lon"], train["lat"], "training surveys"),
+        label="F1 at top-25 (per survey)",
+        title=f"GeoPlant kNN, internal 10 km block hold-out, not the Kaggle test ({run_label('geoplant', lake)}): "
         f"F1s@25 = {metrics['knn_f1_at_25']:.3f}",
     )
-    context.add_output_metadata(
-        {
-            **{k: dg.MetadataValue.float(v) for k, v in metrics.items()},
-            "headline_metric_name": "knn_f1_at_25",
-            "headline_metric": dg.MetadataValue.float(metrics["knn_f1_at_25"]),
-            "models": dg.MetadataValue.md(table_metadata(table)["preview"].value),
-            "paper_vs_ours": dg.MetadataValue.md(
-                paper_vs_ours(
-                    rows,
-                    paper="GeoPlant, NeurIPS 2024 D&B; Kaggle GLC24 PA test",
-                    run=run_label("geoplant", lake, rows={"hold-out surveys": holdout.height}),
-                )
-                + "\n\n"
-                + HOLDOUT_NOTE.format(n=holdout.height)
-                + f' The district + region baseline gave the organisers\' fallback ("0") to '
-                f"{int(metrics['top25_district_region_fallback_surveys'])} hold-out surveys (null district or "
-                f"region: {int(metrics['top25_district_region_null_group_surveys'])}; the rest: a district + "
-                "region with no training survey)."
-            ),
-            "predictor_families": ", ".join(geoplant_knn_model.families),
-            "submission": dg.MetadataValue.path(lake.url(SUBMISSION)),
-            "submission_rows": submission.height,
-            **plots,
-        }
+    fallbacks = int(metrics["top25_district_region_fallback_surveys"])
+    null_groups = int(metrics["top25_district_region_null_group_surveys"])
+    return evaluation_output(
+        EvaluationResult(
+            dataset=GROUP,
+            split="holdout",
+            metrics=metrics,
+            headline="knn_f1_at_25",
+            higher_is_better=True,
+            reference_rows=paper_rows(metrics),
+            reference="GeoPlant, NeurIPS 2024 D&B; Kaggle GLC24 PA test",
+            run=run_label("geoplant", lake, rows={"hold-out surveys": holdout.height}),
+            reference_note=HOLDOUT_NOTE.format(n=holdout.height)
+            + f' The district + region baseline gave the organisers\' fallback ("0") to {fallbacks} hold-out '
+            f"surveys (null district or region: {null_groups}; the rest: a district + region with no training "
+            "survey).",
+            # each model's own metrics, under the key of the asset it was read from (renames follow)
+            models={
+                context.asset_key_for_input(arg).to_user_string(): ModelScores(own[name], f"{name}_f1_at_25")
+                for name, arg in MODEL_INPUTS.items()
+            },
+            plots=save_plot(lake, GROUP, "holdout_f1_map", fig),
+            metadata={
+                "models": dg.MetadataValue.md(table_metadata(table)["preview"].value),
+                "predictor_families": ", ".join(geoplant_knn_model.families),
+                "submission": dg.MetadataValue.path(lake.url(SUBMISSION)),
+                "submission_rows": submission.height,
+            },
+            details={"paper": PAPER},
+        )
     )
-    return {"dataset": "geoplant", "split": "holdout", "metrics": metrics, "paper": PAPER}

@@ -10,10 +10,13 @@ import numpy as np
 import polars as pl
 
 from dagster_project.datasets.pcbvision.source import CLASSES, partition_key
+from dagster_project.evaluation import EvaluationResult, ReferenceRow, evaluation_output
 from dagster_project.fingerprint import training_fingerprint
 from dagster_project.footprint import measure_footprint
-from dagster_project.metadata import paper_vs_ours, run_label, save_figure
+from dagster_project.metadata import run_label
+from dagster_project.plots import class_bars, image_grid, save_plot
 from dagster_project.resource_hints import resource_hints
+from dagster_project.roles import Role, role_tags
 from dagster_project.storage import Lake
 from dagster_project.warehouse import Warehouse
 
@@ -118,6 +121,7 @@ def fit_pixel_classifier(config: PixelClassifierConfig, df: pl.DataFrame):
     op_tags=resource_hints(cpu="2", memory="4Gi"),  # Kubernetes requests/limits under dagster-k8s
     group_name=GROUP,
     kinds={"scikitlearn"},
+    tags=role_tags(Role.MODEL, GROUP),
     deps=[dg.AssetKey("pcbvision_training_set"), dg.AssetKey("pcbvision_board_stats")],
 )
 def pcbvision_pixel_classifier(
@@ -209,15 +213,11 @@ def segmentation_metrics(cm: np.ndarray) -> dict:
 
 
 def _mask_figure(boards: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
     cmap = ListedColormap(CLASS_COLOURS)
-    fig, axes = plt.subplots(len(boards), 3, figsize=(7.5, 2.4 * len(boards)), squeeze=False)
+    fig, axes = image_grid(len(boards), 3, cell=(2.5, 2.4))
     for row, (board, image, truth, pred) in zip(axes, boards, strict=True):
         row[0].imshow(image)
         row[0].set_title(f"board {board}: quick look")
@@ -339,15 +339,43 @@ def score_boards(model, lake: Lake, boards: list[int], *, keep_masks: int = 0) -
     return BoardScores(cm, cm_base, cm_padded, padding_prediction or 0, patches, per_board, shown)
 
 
+def paper_rows(whole: dict, padded: dict) -> list[ReferenceRow]:
+    """The comparison with the authors' UNet: each metric on padded patches (their protocol, beside their number)
+    and on whole boards (ours only); `whole` and `padded` are `segmentation_metrics` results."""
+    rows = []
+    for name, paper_value, key in (
+        ("pixel accuracy", PAPER_UNET["pixel_accuracy"], "pixel_accuracy"),
+        ("mean IoU (4 classes)", PAPER_UNET["mean_iou"], "mean_iou"),
+    ):
+        rows.append((f"{name}, padded patches", paper_value, padded[key]))
+        rows.append((f"{name}, whole boards", None, whole[key]))
+    for metric, label in (("iou", "IoU"), ("f1", "F1")):
+        for c in range(N_CLASSES):
+            rows.append(
+                (f"{label} {CLASSES[c]}, padded patches", PAPER_UNET[metric][c], float(padded[metric][c]))
+            )
+            rows.append((f"{label} {CLASSES[c]}, whole boards", None, float(whole[metric][c])))
+    rows.append(("Cohen's kappa, whole boards", None, whole["kappa"]))
+    return rows
+
+
+def confusion_markdown(cm: np.ndarray) -> str:
+    out = "| true \\ predicted | " + " | ".join(CLASSES.values()) + " |\n|---|" + "---|" * N_CLASSES + "\n"
+    return out + "\n".join(
+        f"| {CLASSES[i]} | " + " | ".join(str(int(v)) for v in cm[i]) + " |" for i in range(N_CLASSES)
+    )
+
+
 @dg.asset(
     name="pcbvision_model_evaluation",
     group_name=GROUP,
     kinds={"scikitlearn"},
+    tags=role_tags(Role.EVALUATION, GROUP),
     deps=[dg.AssetKey("pcbvision_board_pixels"), dg.AssetKey("pcbvision_board_stats")],
 )
 def pcbvision_model_evaluation(
     context: dg.AssetExecutionContext, pcbvision_pixel_classifier, warehouse: Warehouse, lake: Lake
-) -> dict:
+) -> dg.Output[EvaluationResult]:
     """`pcbvision_pixel_classifier` applied to every pixel of the official HSI test boards (one board at a time),
     scored against the General masks: per-class precision, recall, F1 and IoU, pixel accuracy, mean IoU and
     Cohen's kappa (one number), a majority-class baseline, predicted masks beside the ground truth, and the
@@ -392,57 +420,46 @@ def pcbvision_model_evaluation(
             for c in range(N_CLASSES)
         }
     )
-    comparison = []
-    for name, paper_value, key in (
-        ("pixel accuracy", PAPER_UNET["pixel_accuracy"], "pixel_accuracy"),
-        ("mean IoU (4 classes)", PAPER_UNET["mean_iou"], "mean_iou"),
-    ):
-        comparison.append((f"{name}, padded patches", paper_value, padded[key]))
-        comparison.append((f"{name}, whole boards", None, m[key]))
-    for metric, label in (("iou", "IoU"), ("f1", "F1")):
-        for c in range(N_CLASSES):
-            comparison.append(
-                (f"{label} {CLASSES[c]}, padded patches", PAPER_UNET[metric][c], float(padded[metric][c]))
-            )
-            comparison.append((f"{label} {CLASSES[c]}, whole boards", None, float(m[metric][c])))
-    comparison.append(("Cohen's kappa, whole boards", None, m["kappa"]))
-    cm_md = "| true \\ predicted | " + " | ".join(CLASSES.values()) + " |\n|---|" + "---|" * N_CLASSES + "\n"
-    cm_md += "\n".join(
-        f"| {CLASSES[i]} | " + " | ".join(str(int(v)) for v in cm[i]) + " |" for i in range(N_CLASSES)
-    )
-    plots = save_figure(
-        lake, "reports/pcbvision/predicted_masks.png", _mask_figure(scores.shown), "predicted_masks"
-    )
-    context.add_output_metadata(
+    iou_bars = class_bars(
+        list(CLASSES.values()),
         {
-            **{k: dg.MetadataValue.float(float(v)) for k, v in {**scalars, **per_class}.items()},
-            "headline_metric_name": "mean_iou",
-            "headline_metric": dg.MetadataValue.float(m["mean_iou"]),
-            "test_board_ids": dg.MetadataValue.json(boards),
-            "pixel_accuracy_per_board": dg.MetadataValue.json(per_board),
-            "confusion_matrix": dg.MetadataValue.md(cm_md),
-            "paper_vs_ours": dg.MetadataValue.md(
-                paper_vs_ours(
-                    comparison,
-                    paper="UNet, HSI 214 bands, 128x128 zero-padded patches, HSI_patches.ipynb; test boards, "
-                    "General masks",
-                    run=run_label(
-                        "pcbvision", lake, rows={"test boards": len(boards), "test pixels": int(m["pixels"])}
-                    ),
-                )
-                + f"\n\n_{PAPER_PROTOCOL_NOTE}_"
-            ),
-            "paper_protocol_note": dg.MetadataValue.text(PAPER_PROTOCOL_NOTE),
-            "padding_predicted_as": CLASSES[scores.padding_prediction],
-            **plots,
-        }
+            "ours, whole boards": [float(v) for v in m["iou"]],
+            "ours, padded patches": [float(v) for v in padded["iou"]],
+            "paper UNet, padded patches": PAPER_UNET["iou"],
+        },
+        ylabel="IoU (test boards)",
+        title=f"PCB-Vision IoU per class, this run ({run_label('pcbvision', lake)}) vs the paper (full data)",
     )
-    return {
-        "dataset": "pcbvision",
-        "split": "test",
-        "boards": boards,
-        "metrics": {**scalars, **per_class},
-        "confusion_matrix": cm.tolist(),
-        "padded_patch_confusion_matrix": scores.padded_confusion.tolist(),
-        "paper": PAPER_UNET,
-    }
+    return evaluation_output(
+        EvaluationResult(
+            dataset=GROUP,
+            split="test",
+            metrics={**scalars, **per_class},
+            headline="mean_iou",
+            higher_is_better=True,
+            reference_rows=paper_rows(m, padded),
+            reference="UNet, HSI 214 bands, 128x128 zero-padded patches, HSI_patches.ipynb; test boards, "
+            "General masks",
+            run=run_label(
+                "pcbvision", lake, rows={"test boards": len(boards), "test pixels": int(m["pixels"])}
+            ),
+            reference_note=f"_{PAPER_PROTOCOL_NOTE}_",
+            plots={
+                **save_plot(lake, GROUP, "predicted_masks", _mask_figure(scores.shown)),
+                **save_plot(lake, GROUP, "iou_per_class", iou_bars),
+            },
+            metadata={
+                "test_board_ids": dg.MetadataValue.json(boards),
+                "pixel_accuracy_per_board": dg.MetadataValue.json(per_board),
+                "confusion_matrix": dg.MetadataValue.md(confusion_markdown(cm)),
+                "paper_protocol_note": dg.MetadataValue.text(PAPER_PROTOCOL_NOTE),
+                "padding_predicted_as": CLASSES[scores.padding_prediction],
+            },
+            details={
+                "boards": boards,
+                "confusion_matrix": cm.tolist(),
+                "padded_patch_confusion_matrix": scores.padded_confusion.tolist(),
+                "paper": PAPER_UNET,
+            },
+        )
+    )
