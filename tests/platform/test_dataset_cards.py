@@ -25,6 +25,7 @@ from dagster_project.dataset_cards import (
 )
 from dagster_project.metadata import SAMPLE_LABEL, paper_vs_ours, run_label
 from dagster_project.model_cards import hf_license, parse_card, render_card, training_fingerprint_of
+from tests.support.samples import PCB_BOARDS, pcbvision_copy
 
 HF_DATASET_KEYS = {"license", "task_categories", "size_categories", "pretty_name", "tags"}
 # Hugging Face task categories (the Hub's list; the ones a climate dataset here may use).
@@ -299,28 +300,11 @@ def test_landed_datasets_have_a_dataset_card_and_model_cards_link_it(platform_ru
             assert front["training_data_fingerprint"] == fp and f"`{fp['id']}`" in body
 
 
-# Boards kept in the partitioned dataset's copy: one of each of the authors' HSI splits (train, val, test), so the
-# run trains and scores a model on three partitions instead of the sample's seven.
-PCB_BOARDS_KEPT = {"1", "18", "2"}
-
-
-def _pcbvision_copy(dest):
-    """The PCB-Vision sample with only PCB_BOARDS_KEPT: every file of the other boards removed (HSI cube, masks,
-    PCB mask, RGB photo and masks), in the published layout."""
-    shutil.copytree(settings.SAMPLES_DIR / "pcbvision", dest)
-    for path in sorted(dest.rglob("*"), reverse=True):
-        board = path.stem.removeprefix("mono").removeprefix("pcb")
-        if board.isdigit() and board not in PCB_BOARDS_KEPT:
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-    return dest
-
-
 @pytest.mark.slow  # a PCB-Vision run on three boards (about half a CPU-minute)
 def test_a_partitioned_dataset_read_from_another_folder(materialize_dataset, lake_local, tmp_path):
     """PCB-Vision from a copy of the sample (three of its boards): the comparison table names the folder and its
     counts, and the card adds up the latest evaluation of every board's checks."""
-    copy = _pcbvision_copy(tmp_path / "pcb-source")
-    assert {p.name for p in (copy / "HSI").glob("pcb*")} == {f"pcb{b}" for b in PCB_BOARDS_KEPT}
+    copy = pcbvision_copy(tmp_path / "pcb-source")
     m = materialize_dataset("pcbvision", lake_local, source=copy)
     assert m.success, (m.report.failures, m.step_failures())
     front = _assert_card_matches_instance(lake_local, m.instance, "pcbvision")
@@ -332,7 +316,7 @@ def test_a_partitioned_dataset_read_from_another_folder(materialize_dataset, lak
     assert f"| this run: {copy}: {files} files, {boards} test boards, {pixels:,} test pixels |" in table
     assert "synthetic" not in table
     boards_ingested = len(m.instance.get_dynamic_partitions("pcbvision_boards"))
-    assert boards_ingested == len(PCB_BOARDS_KEPT)
+    assert boards_ingested == len(PCB_BOARDS)
     assert front["platform_run"]["tables"]["pcbvision_board_pixels"]["partitions"] == boards_ingested > 1
     # two per-board checks (pixels, RGB), each evaluated once per board
     assert front["platform_run"]["checks_passed"] == 2 * boards_ingested
