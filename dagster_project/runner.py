@@ -16,8 +16,11 @@ import dagster as dg
 
 from dagster_project import cluster, recovery, settings
 from dagster_project.evaluation import read_evaluation
+from dagster_project.event_log import faster_event_log
 
 log = logging.getLogger(__name__)
+# The job name `dg.materialize` gives its runs (the UI lists the runner's runs under it, as before).
+EPHEMERAL_JOB_NAME = "__ephemeral_asset_job__"
 
 
 @dataclass
@@ -93,6 +96,17 @@ def materialize_everything(
     """Materialise the given datasets (default: all). `resources` overrides the configured ones (tests use it
     to point at a temporary lake and warehouse). `console` (a `dagster_project.console.Console`) receives the
     progress lines, the runs' warnings and errors; without one they are printed."""
+    with faster_event_log(instance):
+        return _materialize_everything(instance, datasets, defs, resources, console)
+
+
+def _materialize_everything(
+    instance: dg.DagsterInstance,
+    datasets: list[str] | None,
+    defs: dg.Definitions | None,
+    resources: dict | None,
+    console,
+) -> RunReport:
     say: Callable[[str], None] = console.say if console is not None else (lambda m: print(m, flush=True))
     if defs is None:
         from dagster_project.definitions import defs as loaded_defs
@@ -128,15 +142,23 @@ def materialize_everything(
         tags = {"cdp/launched_by": "python -m dagster_project run", **recovery.process_tags()}
         if cluster.is_cluster():  # steps run on the Celery workers, with resources from their environment
             return cluster.materialize(keys, instance, partition_key=partition_key, tags=tags)
-        return dg.materialize(
-            all_assets,
-            selection=dg.AssetSelection.assets(*keys),
-            instance=instance,
-            resources=resources,
-            partition_key=partition_key,
-            raise_on_error=False,
-            tags=tags,
+        return job_for(keys).execute_in_process(
+            instance=instance, partition_key=partition_key, raise_on_error=False, tags=tags
         )
+
+    jobs: dict[tuple[dg.AssetKey, ...], dg.JobDefinition] = {}
+
+    def job_for(keys: list[dg.AssetKey]) -> dg.JobDefinition:
+        """The job `dg.materialize` would build, built once per selection: the runs of one partitioned stage (one
+        per partition key) share it instead of each resolving the whole code location's assets again."""
+        if tuple(keys) not in jobs:
+            job_defs = dg.Definitions(
+                jobs=[dg.define_asset_job(EPHEMERAL_JOB_NAME, selection=dg.AssetSelection.assets(*keys))],
+                assets=all_assets,
+                resources=resources,
+            )
+            jobs[tuple(keys)] = job_defs.resolve_job_def(EPHEMERAL_JOB_NAME)
+        return jobs[tuple(keys)]
 
     def run(keys: list[dg.AssetKey], label: str, partition_key: str | None = None, result=None) -> None:
         if not keys:

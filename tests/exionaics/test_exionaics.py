@@ -192,7 +192,34 @@ def _model_sha(lake) -> str:
     return object_sha256(pickle.loads(lake.read_bytes("objects/exionaics_naics_classifier/object.pkl")))
 
 
-@pytest.mark.slow  # a full pipeline run with a model fit: 2-5 min on the shared 2-core machine
+def _rerun(m, names: list[str]):
+    """Materialise only `names` again, in the same instance, lake and warehouse as `m` (the tables and the marts
+    they read stay as the first run left them)."""
+    import dagster as dg
+
+    from dagster_project.definitions import defs
+    from dagster_project.io_managers import LakeIOManager
+    from dagster_project.warehouse import Warehouse
+
+    result = dg.materialize(
+        list(defs.assets or []),
+        selection=[dg.AssetKey(n) for n in names],
+        instance=m.instance,
+        resources={
+            **dict(defs.resources or {}),
+            "lake": m.lake,
+            "io_manager": LakeIOManager(lake=m.lake),
+            "warehouse": Warehouse(path=m.warehouse_path),
+        },
+        raise_on_error=False,
+    )
+    assert result.success, [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    return {
+        n: result.asset_materializations_for_node(n)[-1].metadata for n in names if n != "exionaics_raw_files"
+    }
+
+
+@pytest.mark.slow  # a full pipeline run with a model fit: 1-3 min on the shared 2-core machine
 def test_end_to_end_single_file_and_rerun_is_deterministic(materialize_dataset, lake_local):
     m = materialize_dataset("exionaics", lake_local, source=str(SAMPLE))
     md = _assert_pipeline_ok(m, companies=2000)
@@ -201,12 +228,13 @@ def test_end_to_end_single_file_and_rerun_is_deterministic(materialize_dataset, 
     assert lake_local.read_bytes("raw/exionaics/ExioNAICS.csv") == (SAMPLE / "ExioNAICS.csv").read_bytes()
     (fit,) = m.materializations("exionaics_naics_classifier")
     sha = _model_sha(lake_local)
-    # a second run copies nothing again and gives a byte-identical model, the same fingerprint and metrics
-    m2 = materialize_dataset("exionaics", lake_local, source=str(SAMPLE))
-    md2 = _assert_pipeline_ok(m2, companies=2000)
+    # A second raw copy copies nothing again; a refit and re-evaluation on the same mart give a byte-identical
+    # model, the same fingerprint and the same metrics. (Only those steps run again: the tables, GX suites and
+    # dbt build are what the first run covers; the mart's order is pinned by its ORDER BY and the fingerprint.)
+    again = _rerun(m, ["exionaics_raw_files", "exionaics_naics_classifier", "exionaics_model_evaluation"])
+    fit2, md2 = again["exionaics_naics_classifier"], again["exionaics_model_evaluation"]
     assert _model_sha(lake_local) == sha
-    fit2 = m2.materializations("exionaics_naics_classifier")[-1]
-    assert fit2.metadata["fingerprint/id"].value == fit.metadata["fingerprint/id"].value
+    assert fit2["fingerprint/id"].value == fit.metadata["fingerprint/id"].value
     assert fit.metadata["fingerprint/train/rows"].value == fit.metadata["train_rows"].value
     metric_keys = [k for k in md if k.startswith(("top", "mape", "median", "emission_rows"))]
     assert metric_keys and all(md2[k].value == md[k].value for k in metric_keys)

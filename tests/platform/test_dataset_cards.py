@@ -25,6 +25,7 @@ from dagster_project.dataset_cards import (
 )
 from dagster_project.metadata import SAMPLE_LABEL, paper_vs_ours, run_label
 from dagster_project.model_cards import hf_license, parse_card, render_card, training_fingerprint_of
+from tests.support.samples import PCB_BOARDS, pcbvision_copy
 
 HF_DATASET_KEYS = {"license", "task_categories", "size_categories", "pretty_name", "tags"}
 # Hugging Face task categories (the Hub's list; the ones a climate dataset here may use).
@@ -299,12 +300,11 @@ def test_landed_datasets_have_a_dataset_card_and_model_cards_link_it(platform_ru
             assert front["training_data_fingerprint"] == fp and f"`{fp['id']}`" in body
 
 
-@pytest.mark.slow  # a full PCB-Vision run (about 1 CPU-minute)
+@pytest.mark.slow  # a PCB-Vision run on three boards (about half a CPU-minute)
 def test_a_partitioned_dataset_read_from_another_folder(materialize_dataset, lake_local, tmp_path):
-    """PCB-Vision from a copy of the sample: the comparison table names the folder and its counts, and the card
-    adds up the latest evaluation of every board's checks."""
-    copy = tmp_path / "pcb-source"
-    shutil.copytree(settings.SAMPLES_DIR / "pcbvision", copy)
+    """PCB-Vision from a copy of the sample (three of its boards): the comparison table names the folder and its
+    counts, and the card adds up the latest evaluation of every board's checks."""
+    copy = pcbvision_copy(tmp_path / "pcb-source")
     m = materialize_dataset("pcbvision", lake_local, source=copy)
     assert m.success, (m.report.failures, m.step_failures())
     front = _assert_card_matches_instance(lake_local, m.instance, "pcbvision")
@@ -316,6 +316,7 @@ def test_a_partitioned_dataset_read_from_another_folder(materialize_dataset, lak
     assert f"| this run: {copy}: {files} files, {boards} test boards, {pixels:,} test pixels |" in table
     assert "synthetic" not in table
     boards_ingested = len(m.instance.get_dynamic_partitions("pcbvision_boards"))
+    assert boards_ingested == len(PCB_BOARDS)
     assert front["platform_run"]["tables"]["pcbvision_board_pixels"]["partitions"] == boards_ingested > 1
     # two per-board checks (pixels, RGB), each evaluated once per board
     assert front["platform_run"]["checks_passed"] == 2 * boards_ingested
