@@ -92,7 +92,6 @@ def raw_files_asset(
     ingest: Callable[[RawSource], pl.DataFrame] | None = None,
     config: type[SourceConfig] = SourceConfig,
     metadata: Callable[[pl.DataFrame], Mapping[str, Any]] | None = None,
-    label: str | None = None,
 ) -> dg.AssetsDefinition:
     """`<dataset>_raw_files`: the dataset's source files copied byte for byte into `raw/<dataset>/` with their
     manifest (see `dagster_project.raw`). `ingest(src)` copies them and returns this run's manifest rows (what the
@@ -111,7 +110,7 @@ def raw_files_asset(
         context: dg.AssetExecutionContext, config: config, lake: Lake, credentials: SourceCredentials
     ) -> pl.DataFrame:
         location = config.location or settings.source_location(dataset)
-        context.log.info(f"reading {label or dataset} from {location}")
+        context.log.info(f"reading {dataset} from {location}")
         before = read_manifest(lake, dataset)
         current = ingest(RawSource(dataset, location, config, lake, credentials, context.log))
         context.add_output_metadata(

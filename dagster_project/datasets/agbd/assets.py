@@ -56,7 +56,6 @@ def _ingest(src: RawSource) -> pl.DataFrame:
 
 agbd_raw_files = raw_files_asset(
     DATASET,
-    label="AGBD",
     kinds={"python", "hdf5", "parquet"},
     config=AgbdSourceConfig,
     ingest=_ingest,

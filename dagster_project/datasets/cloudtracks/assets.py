@@ -25,7 +25,6 @@ from dagster_project.validation import python_report, validate_frame
 
 DATASET = source.DATASET
 RAW = raw_relpath(DATASET)
-ARCHIVES = "_archives"
 LAYOUT_PATTERNS = ("*.csv", "*.png", "*.jpg", "*.jpeg", "*.PNG", "*.JPG", "*.json", "*.npy")
 COCO_DIR = f"exports/{DATASET}/coco"
 
@@ -50,7 +49,6 @@ list_remote = RECORD.list_remote
 
 cloudtracks_raw_files = raw_files_asset(
     DATASET,
-    label="CloudTracks",
     kinds={"python", "png", "json"},
     ingest=folder_or_record(LAYOUT_PATTERNS, RECORD),
     metadata=lambda m: {

@@ -44,7 +44,6 @@ def _ingest(src: RawSource) -> pl.DataFrame:
 
 exionaics_raw_files = raw_files_asset(
     DATASET,
-    label="ExioNAICS",
     kinds={"python", "csv"},
     config=ExioNAICSSourceConfig,
     ingest=_ingest,

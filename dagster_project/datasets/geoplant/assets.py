@@ -80,7 +80,6 @@ def _ingest(src: RawSource) -> pl.DataFrame:
 
 geoplant_raw_files = raw_files_asset(
     DATASET,
-    label="GLC24",
     kinds={"python", "csv"},
     config=GeoPlantSourceConfig,
     ingest=_ingest,

@@ -13,7 +13,6 @@ from dagster_project.validation import combine, python_report, validate_frame
 
 DATASET = "pcbvision"
 LAYOUT_PATTERNS = ("HSI/*", "RGB/*")
-ARCHIVES = "_archives"
 PARTITIONS = dg.DynamicPartitionsDefinition(name="pcbvision_boards")  # one per board
 
 
@@ -50,7 +49,6 @@ def partitions_for_files(location: str, changed: list[str]) -> list[str]:
 
 pcbvision_raw_files = raw_files_asset(
     DATASET,
-    label="PCB-Vision",
     kinds={"python", "envi"},
     ingest=folder_or_record(LAYOUT_PATTERNS, RECORD),
     metadata=lambda m: {"boards": dg.MetadataValue.json(source.boards_in(m["relpath"].to_list()))},
