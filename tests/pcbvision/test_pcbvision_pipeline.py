@@ -306,7 +306,10 @@ def test_sensor_hooks_map_changed_files_to_boards(http_server, tmp_path):
     server = http_server(root)
     write_record_json(root, server.url, data)
     listed = assets.list_remote(f"{server.url}/records/10617721")
-    assert listed == {"PCBVision.zip": f"md5:{hashlib.md5(data).hexdigest()}"}
+    # keyed by the raw relpath, like every dataset's record (the shared `records.RecordSource`)
+    assert listed == {"_archives/PCBVision.zip": hashlib.md5(data).hexdigest()}
+    # a new archive of the record affects every board
+    assert assets.partitions_for_files(str(SAMPLE), list(listed)) == [source.partition_key(b) for b in BOARDS]
 
 
 def test_published_record_rerun_downloads_only_what_changed(lake_local, http_server, cdp_env, tmp_path):
