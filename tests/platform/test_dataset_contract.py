@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 NAME = "raingauge"
 
@@ -38,6 +39,7 @@ FILES = {
         import io
 
         import polars as pl
+import pytest
 
         from dagster_project.errors import SourceFormatError
 
@@ -62,6 +64,7 @@ FILES = {
     """,
     "assets.py": '''
         import polars as pl
+import pytest
 
         from dagster_project.ingest import Table, raw_files_asset, table_asset
         from dagster_project.raw import raw_relpath
@@ -87,6 +90,7 @@ FILES = {
     "models.py": '''
         import dagster as dg
         import polars as pl
+import pytest
 
         from dagster_project.fingerprint import training_fingerprint
         from dagster_project.footprint import measure_footprint
@@ -164,6 +168,9 @@ def _write_package(root: Path) -> Path:
     return pkg
 
 
+# About 45 s of CPU (a full dbt parse of the project with the package's models, one dbt build, GX, the model card);
+# 85-125 s of wall time on the shared 2-core machine.
+@pytest.mark.slow
 def test_a_sixth_dataset_written_from_the_contract_runs_end_to_end(tmp_path, monkeypatch):
     import dagster as dg
 
