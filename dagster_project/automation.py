@@ -21,18 +21,19 @@ import dagster as dg
 from dagster_project import settings
 from dagster_project.datasets import Dataset
 from dagster_project.raw import is_http
-from dagster_project.roles import Role, keys_with_role
+from dagster_project.roles import Role, keys_with_role, role_tags
 from dagster_project.storage import filesystem_for
 
 DBT_ASSETS_NAME = "warehouse_dbt_models"
 
 
 def raw_asset_key(ds: Dataset) -> dg.AssetKey:
-    keys = [k for a in ds.defs.assets or [] for k in getattr(a, "keys", [])]
-    raw = [k for k in keys if k.to_user_string().startswith(f"{ds.name}_raw")]
+    """The dataset's raw-files asset: the one tagged `role_tags(Role.RAW, <dataset>)` (`ingest.raw_files_asset`)."""
+    specs = [s for a in ds.defs.assets or [] for s in getattr(a, "specs", [])]
+    raw = keys_with_role(specs, Role.RAW, ds.name)
     if not raw:
-        raise ValueError(f"dataset {ds.name} has no raw asset (a key starting with {ds.name}_raw)")
-    return sorted(raw, key=lambda k: k.to_user_string())[0]
+        raise ValueError(f"dataset {ds.name} has no raw asset (none tagged {role_tags(Role.RAW, ds.name)})")
+    return raw[0]
 
 
 def partitioned_keys(ds: Dataset) -> list[dg.AssetKey]:

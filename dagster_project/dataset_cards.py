@@ -85,11 +85,15 @@ def size_category(n: int) -> str:
 
 
 def load_card(dataset_name: str) -> DatasetCard | None:
-    """`CARD` of `dagster_project/datasets/<name>/card.py`, or None when the dataset has none."""
+    """`CARD` of the dataset package's `card.py` (`dagster_project/datasets/<name>/card.py`, or the configured
+    package of a dataset kept elsewhere), or None when the dataset has none."""
+    from dagster_project.datasets import package_of
+
+    module_name = f"{package_of(dataset_name)}.{CARD_MODULE}"
     try:
-        module = importlib.import_module(f"dagster_project.datasets.{dataset_name}.{CARD_MODULE}")
+        module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name and exc.name.endswith(f"{dataset_name}.{CARD_MODULE}"):
+        if exc.name == module_name:
             return None
         raise
     card = getattr(module, "CARD", None)

@@ -6,9 +6,11 @@
 - Every DuckDB writer runs in the `duckdb` concurrency pool, limited to 1 in the shipped `dagster.yaml`.
 """
 
+import functools
 import hashlib
 import importlib.metadata
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -28,6 +30,7 @@ from dagster_dbt import (
 from packaging import version
 
 from dagster_project import settings
+from dagster_project.datasets import dbt_model_paths
 from dagster_project.footprint import PLATFORM_GROUP  # also dbt/models/<layer>/platform: of no dataset
 from dagster_project.roles import Role, role_tags
 from dagster_project.storage import Lake
@@ -37,7 +40,48 @@ DUCKDB_POOL = "duckdb"
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 LAYERS = ("staging", "intermediate", "marts")
 
-dbt_project = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
+
+LINKED_MODELS_DIR = "target/dataset_models"
+
+
+def dataset_model_paths() -> list[str]:
+    """dbt model-paths (relative to the dbt project) of the models dataset packages ship in `<package>/dbt/models`.
+    Each folder is reached through a link under `dbt/target/dataset_models/`: dbt writes compiled SQL under
+    `target/compiled/<original path>`, so a model path outside the project would have it write beside the
+    package's own files."""
+    out = []
+    for folder in dbt_model_paths():
+        rel = f"{LINKED_MODELS_DIR}/{hashlib.sha1(folder.encode()).hexdigest()[:12]}"
+        link = settings.DBT_PROJECT_DIR / rel
+        if not (link.is_symlink() and os.readlink(link) == folder):
+            link.parent.mkdir(parents=True, exist_ok=True)
+            tmp = link.with_name(f".{link.name}.{os.getpid()}")
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(folder, target_is_directory=True)
+            os.replace(tmp, link)  # atomic: a concurrent parse sees the old link or the new one
+        out.append(rel)
+    return out
+
+
+def _target_path() -> str:
+    """dbt's target folder: `target`, or one of its own when dataset packages ship dbt models (the manifest then
+    holds their models too, and must not be mistaken for the platform's own)."""
+    extra = dbt_model_paths()
+    return (
+        f"target/datasets-{hashlib.sha1(json.dumps(extra).encode()).hexdigest()[:12]}" if extra else "target"
+    )
+
+
+@functools.cache
+def _project(target_path: str) -> DbtProject:
+    return DbtProject(
+        project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR, target_path=target_path
+    )
+
+
+def dbt_project() -> DbtProject:
+    """The dbt project, its target folder chosen for the dataset packages configured now."""
+    return _project(_target_path())
 
 
 def dbt_executable() -> str:
@@ -48,7 +92,8 @@ def dbt_vars(lake: Lake, warehouse_path: str | None = None) -> dict[str, str]:
     path = warehouse_path or settings.warehouse_path()
     # DuckDB cannot create a file in a missing folder, and dbt-duckdb would retry that for minutes.
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return {"data_root": lake.url(), "warehouse_path": path}
+    # dbt_project.yml adds `dataset_model_paths` to its model-paths: the dbt models dataset packages ship.
+    return {"data_root": lake.url(), "warehouse_path": path, "dataset_model_paths": dataset_model_paths()}
 
 
 def dbt_target(lake: Lake) -> str:
@@ -61,10 +106,9 @@ def prepare_manifest(force: bool = False) -> Path:
     dbt parses into a private target folder and the manifest is then renamed into place, so a process that
     imports the definitions meanwhile (dagster dev, another test run) never reads a half-written manifest.
     """
-    import os
     import tempfile
 
-    manifest = dbt_project.manifest_path
+    manifest = dbt_project().manifest_path
     if force or not manifest.exists():
         manifest.parent.mkdir(parents=True, exist_ok=True)
         lake = Lake.from_env()
@@ -75,9 +119,9 @@ def prepare_manifest(force: bool = False) -> Path:
                     "parse",
                     "--quiet",
                     "--project-dir",
-                    str(dbt_project.project_dir),
+                    str(dbt_project().project_dir),
                     "--profiles-dir",
-                    str(dbt_project.profiles_dir),
+                    str(dbt_project().profiles_dir),
                     "--target-path",
                     tmp,
                     "--log-path",
@@ -91,7 +135,7 @@ def prepare_manifest(force: bool = False) -> Path:
                     dbt_target(lake),
                 ],
                 check=True,
-                cwd=dbt_project.project_dir,
+                cwd=dbt_project().project_dir,
                 stdin=subprocess.DEVNULL,
             )
             partial = Path(tmp) / PARTIAL_PARSE_FILE
@@ -189,13 +233,13 @@ def with_row_counts(events: list, context: dg.AssetExecutionContext, warehouse_p
 
 
 def build_dbt_assets() -> dg.AssetsDefinition:
-    # Only the atomic parse: `dbt_project.prepare_if_dev()` would parse again, in place, under `dagster dev`, where
+    # Only the atomic parse: `DbtProject.prepare_if_dev()` would parse again, in place, under `dagster dev`, where
     # another process may be reading the manifest it rewrites.
     prepare_manifest()
 
     @dbt_assets(
-        manifest=dbt_project.manifest_path,
-        project=dbt_project,
+        manifest=dbt_project().manifest_path,
+        project=dbt_project(),
         dagster_dbt_translator=translator,
         name="warehouse_dbt_models",
         pool=DUCKDB_POOL,
@@ -233,7 +277,7 @@ def generate_docs(lake: Lake, warehouse_path: str, log=print) -> dict[str, int]:
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="cdp-dbt-docs-") as target:
-        prepared = dbt_project.manifest_path.parent / PARTIAL_PARSE_FILE
+        prepared = dbt_project().manifest_path.parent / PARTIAL_PARSE_FILE
         if prepared.exists():  # reuse the prepared parse (dbt re-parses in full if its vars do not match)
             shutil.copy(prepared, Path(target) / PARTIAL_PARSE_FILE)
         cmd = [
@@ -241,9 +285,9 @@ def generate_docs(lake: Lake, warehouse_path: str, log=print) -> dict[str, int]:
             "docs",
             "generate",
             "--project-dir",
-            str(dbt_project.project_dir),
+            str(dbt_project().project_dir),
             "--profiles-dir",
-            str(dbt_project.profiles_dir),
+            str(dbt_project().profiles_dir),
             "--target-path",
             target,
             "--log-path",  # dbt/logs/dbt.log is shared with every other dbt process: keep ours apart
@@ -255,7 +299,7 @@ def generate_docs(lake: Lake, warehouse_path: str, log=print) -> dict[str, int]:
         ]
         proc = subprocess.run(
             cmd,
-            cwd=dbt_project.project_dir,
+            cwd=dbt_project().project_dir,
             capture_output=True,
             text=True,
             stdin=subprocess.DEVNULL,
@@ -321,4 +365,4 @@ class PlatformDbtCliResource(DbtCliResource):
 
 
 def dbt_resource() -> DbtCliResource:
-    return PlatformDbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
+    return PlatformDbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable())

@@ -89,13 +89,13 @@ def parse_record(doc: dict, file: str, *, api_base: str | None = None) -> list[R
     return sorted(out, key=lambda f: f.key)
 
 
-def parse_record_files(payload: bytes | str, file: str) -> list[RemoteFile]:
+def parse_record_files(payload: bytes | str, file: str, *, api_base: str | None = None) -> list[RemoteFile]:
     """Files of an Invenio record from its JSON text; a record that is not JSON or lists no file is an error."""
     try:
         doc = json.loads(payload)
     except ValueError as exc:
         raise SourceFormatError(file, "record metadata is JSON", str(exc)) from None
-    files = parse_record(doc, file)
+    files = parse_record(doc, file, api_base=api_base)
     if not files:
         raise SourceFormatError(file, "record lists its files", "no 'files' in the record JSON")
     return files
@@ -118,8 +118,16 @@ def fetch_record_json(api_url: str, dataset: str, *, headers: dict[str, str] | N
 def list_record_files(
     api_url: str, dataset: str, *, headers: dict[str, str] | None = None
 ) -> list[RemoteFile]:
-    """The files of the record whose JSON API is `api_url` (see `record_api_url`)."""
-    return parse_record_files(fetch_record_json(api_url, dataset, headers=headers), api_url)
+    """The files of the record whose JSON API is `api_url` (see `record_api_url`); an entry without a link is read
+    from the files API (`<api_url>/files/<key>/content`)."""
+    payload = fetch_record_json(api_url, dataset, headers=headers)
+    return parse_record_files(payload, api_url, api_base=api_url)
+
+
+def api_url_of(location: str) -> str:
+    """The JSON API URL of a record given as its page (`.../records/<id>`, `.../record/<id>`) or as its API URL
+    already (`.../api/records/<id>`)."""
+    return location.rstrip("/") if re.search(r"/api/records/\d+/?$", location) else record_api_url(location)
 
 
 def remote_zip_names(url: str, block_size: int = 1 << 16) -> list[str]:
@@ -228,3 +236,89 @@ def unpack_archive(
     else:
         raise SourceFormatError(archive, "download is a zip or tar archive", "unrecognised archive format")
     return str(dest_p / root) if root else str(dest_p)
+
+
+def is_archive(path: str | Path) -> bool:
+    return zipfile.is_zipfile(path) or tarfile.is_tarfile(path)
+
+
+@dataclass(frozen=True)
+class RecordSource:
+    """A dataset published as an Invenio record (Zenodo, Rodare): which of its files make up the dataset's layout.
+
+    `ingest` downloads the record's files into `raw/<dataset>/<prefix>/` as received (resumable, the record's md5
+    verified before anything reaches the raw area, an unchanged file not downloaded again), unpacks each archive
+    with `unpack(archive, dest) -> folder where the layout starts` (default `unpack_archive`), takes loose files
+    whose suffix is in `loose_suffixes` as they are, and copies the files matching `patterns` into
+    `raw/<dataset>/` like a folder source. `list_remote` gives the source sensor its fingerprints."""
+
+    dataset: str
+    patterns: tuple[str, ...] | None = None
+    unpack: Callable[[str, str], str] = unpack_archive
+    loose_suffixes: tuple[str, ...] = ()
+    prefix: str = "_archives"
+
+    def files(self, location: str, headers: dict[str, str] | None = None) -> list[RemoteFile]:
+        """The record's files, from its JSON API (fetched fresh: it is small and changes with each version)."""
+        return list_record_files(api_url_of(location), self.dataset, headers=headers)
+
+    def list_remote(self, location: str) -> dict[str, str]:
+        """{raw relpath: md5 (else the published checksum, else the size)} of the record's files."""
+        return {
+            f"{self.prefix}/{f.key}": f.md5 or f.checksum or f"size:{f.size}" for f in self.files(location)
+        }
+
+    def ingest(
+        self,
+        lake: Lake,
+        location: str,
+        *,
+        headers: dict[str, str] | None = None,
+        log_fn: Callable[[str], None] | None = None,
+    ) -> pl.DataFrame:
+        """Download, verify, keep and unpack the record (see the class); returns the raw manifest."""
+        from dagster_project.errors import ChecksumMismatchError
+        from dagster_project.raw import ingest_raw, list_source_files
+
+        say = log_fn or log.info
+        try:
+            manifest, downloaded = download_record(
+                lake,
+                self.dataset,
+                location,
+                self.files(location, headers),
+                prefix=self.prefix,
+                headers=headers,
+                log_fn=say,
+                reuse_unchanged=True,
+            )
+        except ChecksumMismatchError as exc:  # name both digests 'md5:<hex>', as the record publishes them
+            if exc.expected.startswith("md5:"):
+                raise
+            raise ChecksumMismatchError(
+                exc.url, f"md5:{exc.expected}", f"md5:{exc.actual}", algorithm="md5"
+            ) from exc
+        extracted = settings.cache_dir() / self.dataset / "extracted"
+        roots: list[str] = []
+        for d in downloaded:
+            if is_archive(d.local):
+                roots.append(self.unpack(str(d.local), str(extracted / d.file.key)))
+                say(f"{d.rel}: unpacked to {roots[-1]}")
+            elif d.local.suffix.lower() in self.loose_suffixes:
+                loose = extracted / "_files"
+                (loose / d.file.key).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(d.local, loose / d.file.key)
+                roots += [] if str(loose) in roots else [str(loose)]
+            else:
+                say(f"{d.rel}: neither an archive nor a file of the layout, kept in raw only")
+        if not roots:
+            raise SourceFormatError(
+                location,
+                f"record holds the {self.dataset} layout (an archive or its files)",
+                str([d.rel for d in downloaded]),
+            )
+        for root in roots:
+            rels = list_source_files(root, self.patterns)
+            if rels:
+                manifest = ingest_raw(lake, self.dataset, root, rels, log_fn=say)
+        return manifest

@@ -22,6 +22,7 @@ class Role(StrEnum):
     CARD = "card"  # a dataset or model card, or an index of them
     DOCS = "docs"  # generated documentation (dbt docs)
     LOG = "log"  # platform bookkeeping tables (footprint log)
+    EXPORT = "export"  # files written for tools outside the platform (e.g. COCO annotations for mmdetection)
 
 
 def role_tags(role: Role | str, dataset: str | None = None) -> dict[str, str]:

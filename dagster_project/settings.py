@@ -8,6 +8,7 @@ other module to it): a reader here per setting, so the names, defaults and meani
 | `CDP_WAREHOUSE_PATH` | `<repo>/data/warehouse.duckdb` | the DuckDB file dbt builds (local disk: DuckDB cannot write to S3) |
 | `CDP_<NAME>_SOURCE` | `<repo>/assets/<name>` | where a dataset's source files are read from: a folder, `s3://...` or an `https://` base URL |
 | `CDP_CACHE_DIR` | `<repo>/.cache/downloads` | where resumable HTTPS downloads keep their partial files |
+| `CDP_DATASET_PACKAGES` | unset | comma-separated importable packages of datasets kept outside `dagster_project/datasets/` (each exports `DATASET`; see docs/adding-a-dataset.md) |
 | `CDP_<NAME>_FILES` | unset | comma-separated relative paths of a dataset's source files to ingest (where the dataset supports it) |
 | `DAGSTER_HOME` | `<repo>/.dagster_home` | the Dagster instance of `python -m dagster_project` |
 | `CDP_PROFILE`, `CDP_CELERY_*`, `CDP_CLUSTER_CONCURRENT_RUNS` | see `dagster_project/executor.py` | the cluster deployment profile |
@@ -56,6 +57,13 @@ def source_files(dataset: str) -> list[str]:
     (`CDP_AGBD_FILES`) and ExioNAICS (`CDP_EXIONAICS_FILES`)."""
     raw = os.environ.get(f"CDP_{dataset.upper()}_FILES", "")
     return [f.strip() for f in raw.split(",") if f.strip()]
+
+
+def dataset_packages() -> list[str]:
+    """`CDP_DATASET_PACKAGES`: importable packages (comma-separated, e.g. `acme_datasets.sixth`) of datasets that
+    live outside `dagster_project/datasets/`; the platform loads them beside its own (empty when unset)."""
+    raw = os.environ.get("CDP_DATASET_PACKAGES", "")
+    return [p.strip() for p in raw.split(",") if p.strip()]
 
 
 def dagster_home(*, export: bool = False) -> Path:

@@ -147,7 +147,7 @@ def test_end_to_end_on_s3(materialize_dataset, lake_s3, s3_bucket):
     for p in SAMPLE.rglob("*"):
         if p.is_file() and p.name != "README.md":
             lake_s3.fs.pipe(f"{src}/{p.relative_to(SAMPLE)}", p.read_bytes())
-    assert assets.discover_boards(f"s3://{src}") == [source.partition_key(b) for b in BOARDS]
+    assert assets.discover_partitions(f"s3://{src}") == [source.partition_key(b) for b in BOARDS]
     m = materialize_dataset("pcbvision", lake_s3, source=f"s3://{src}")
     assert_pipeline_ok(m)
     assert lake_s3.read_bytes("raw/pcbvision/HSI/pcb2/pcb2") == (SAMPLE / "HSI/pcb2/pcb2").read_bytes()
@@ -264,7 +264,7 @@ def test_published_record_over_http_resumes_and_verifies(
     server = http_server(root, faults(cut_after_bytes=300_000, cut_times=1))
     write_record_json(root, server.url, data)
     record_url = f"{server.url}/records/10617721"
-    assert assets.discover_boards(record_url) == [source.partition_key(b) for b in BOARDS]
+    assert assets.discover_partitions(record_url) == [source.partition_key(b) for b in BOARDS]
     zip_gets = [r for r in server.requests if r[0] == "GET" and r[1].endswith(".zip")]
     assert zip_gets and all(r[2] for r in zip_gets)  # listing the boards read only byte ranges of the zip
     server.requests.clear()
@@ -292,7 +292,7 @@ def test_published_record_with_wrong_md5_is_refused(lake_local, http_server, cdp
     server = http_server(root)
     write_record_json(root, server.url, data, md5="0" * 32)
     with pytest.raises(ChecksumMismatchError, match="md5:0000"):
-        assets.ingest_record(lake_local, f"{server.url}/records/10617721")
+        assets.RECORD.ingest(lake_local, f"{server.url}/records/10617721")
     assert not lake_local.exists("raw/pcbvision/HSI")  # nothing unpacked from an unverified archive
 
 
@@ -306,7 +306,10 @@ def test_sensor_hooks_map_changed_files_to_boards(http_server, tmp_path):
     server = http_server(root)
     write_record_json(root, server.url, data)
     listed = assets.list_remote(f"{server.url}/records/10617721")
-    assert listed == {"PCBVision.zip": f"md5:{hashlib.md5(data).hexdigest()}"}
+    # keyed by the raw relpath, like every dataset's record (the shared `records.RecordSource`)
+    assert listed == {"_archives/PCBVision.zip": hashlib.md5(data).hexdigest()}
+    # a new archive of the record affects every board
+    assert assets.partitions_for_files(str(SAMPLE), list(listed)) == [source.partition_key(b) for b in BOARDS]
 
 
 def test_published_record_rerun_downloads_only_what_changed(lake_local, http_server, cdp_env, tmp_path):
@@ -316,17 +319,17 @@ def test_published_record_rerun_downloads_only_what_changed(lake_local, http_ser
     server = http_server(root)
     write_record_json(root, server.url, data)
     url = f"{server.url}/records/10617721"
-    first = assets.ingest_record(lake_local, url)
+    first = assets.RECORD.ingest(lake_local, url)
     server.requests.clear()
     shutil.rmtree(settings.cache_dir())  # even with the local cache gone, the raw copy is enough
-    assert assets.ingest_record(lake_local, url).equals(first)
+    assert assets.RECORD.ingest(lake_local, url).equals(first)
     assert not [r for r in server.requests if r[1].endswith(".zip")]
     # a new version of the archive (new md5 on the record) is downloaded; the old copy goes to _history
     zpath = root / "records/10617721/files/PCBVision.zip"
     with zipfile.ZipFile(zpath, "a") as z:
         z.writestr("PCBVision/NOTES.txt", "second version")
     write_record_json(root, server.url, zpath.read_bytes())
-    again = assets.ingest_record(lake_local, url)
+    again = assets.RECORD.ingest(lake_local, url)
     assert [r for r in server.requests if r[1].endswith(".zip")]
     row = again.filter(relpath="_archives/PCBVision.zip").row(0, named=True)
     assert row["sha256"] == hashlib.sha256(zpath.read_bytes()).hexdigest()

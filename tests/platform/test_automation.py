@@ -8,6 +8,7 @@ import pytest
 
 from dagster_project import automation
 from dagster_project.datasets import Dataset
+from dagster_project.roles import Role, role_tags
 from dagster_project.settings import SAMPLES_DIR
 from dagster_project.storage import Lake
 
@@ -17,7 +18,7 @@ from dagster_project.storage import Lake
 DEMO_PARTS = dg.DynamicPartitionsDefinition(name="demo_units")
 
 
-@dg.asset(name="demo_raw_files", group_name="demo")
+@dg.asset(name="demo_raw_files", group_name="demo", tags=role_tags(Role.RAW, "demo"))
 def demo_raw_files() -> None: ...
 
 
@@ -178,7 +179,7 @@ def test_a_failed_raw_copy_is_retried_after_backoff(tmp_path, monkeypatch):
     monkeypatch.setenv("CDP_SENSOR_INTERVAL_S", "1")
     sensor = automation.build_source_sensor(DEMO)
 
-    @dg.asset(name="demo_raw_files", group_name="demo")
+    @dg.asset(name="demo_raw_files", group_name="demo", tags=role_tags(Role.RAW, "demo"))
     def failing_raw() -> None:
         raise OSError("connection reset")  # a transient download error
 

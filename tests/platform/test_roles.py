@@ -7,34 +7,6 @@ import pytest
 
 from dagster_project.roles import DATASET_TAG, ROLE_TAG, Role
 
-# TEMPORARY, for the lead to delete at merge time: the raw-files assets and the validated tables get their role
-# from the shared factories of branch `hingest`. Until then they are the only assets allowed without one. Once
-# both branches are merged this set must be empty (the test below then asserts full coverage).
-PENDING_RAW_AND_TABLE_ROLES = {
-    "agbd_raw_files",
-    "agbd_tile_index",
-    "agbd_footprints",
-    "agbd_patches",
-    "cloudtracks_raw_files",
-    "cloudtracks_coco",
-    "cloudtracks_images",
-    "cloudtracks_instances",
-    "cloudtracks_masks",
-    "exionaics_raw_files",
-    "exionaics_companies",
-    "exionaics_sector_factors",
-    "exionaics_sector_mapping",
-    "geoplant_raw_files",
-    "geoplant_env_features",
-    "geoplant_pa_occurrences",
-    "geoplant_pa_surveys",
-    "geoplant_patches",
-    "geoplant_po_occurrences",
-    "pcbvision_raw_files",
-    "pcbvision_board_pixels",
-    "pcbvision_rgb_images",
-}
-
 
 def test_every_asset_declares_exactly_one_role_and_its_dataset():
     from dagster_project.datasets import load_datasets
@@ -50,8 +22,7 @@ def test_every_asset_declares_exactly_one_role_and_its_dataset():
         name, tags = key.to_user_string(), dict(node.tags or {})
         roles = [v for k, v in tags.items() if k == ROLE_TAG]
         if not roles:
-            if name not in PENDING_RAW_AND_TABLE_ROLES:
-                missing.append(name)
+            missing.append(name)
             continue
         (role,) = roles  # a tag key is unique: exactly one role
         if role not in set(Role):
@@ -60,11 +31,6 @@ def test_every_asset_declares_exactly_one_role_and_its_dataset():
         expected = node.group_name if node.group_name in datasets else None
         if tags.get(DATASET_TAG) != expected:
             wrong.append(f"{name}: {DATASET_TAG}={tags.get(DATASET_TAG)!r}, group {node.group_name!r}")
-        if name in PENDING_RAW_AND_TABLE_ROLES:
-            if role in (Role.RAW, Role.TABLE):
-                wrong.append(f"{name} has its role now: remove it from PENDING_RAW_AND_TABLE_ROLES")
-            else:
-                wrong.append(f"{name}: a pending raw/table asset declares {role!r}")
     assert not missing, f"assets without a {ROLE_TAG} tag: {sorted(missing)}"
     assert not wrong, wrong
 

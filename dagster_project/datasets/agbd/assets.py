@@ -9,35 +9,32 @@ import polars as pl
 
 from dagster_project import settings
 from dagster_project.datasets.agbd import checks, remote, source, transforms
-from dagster_project.metadata import table_metadata
-from dagster_project.raw import ingest_raw, raw_relpath
+from dagster_project.ingest import RawSource, SourceConfig, Table, raw_files_asset, table_asset
+from dagster_project.raw import raw_relpath
 from dagster_project.resource_hints import resource_hints
-from dagster_project.resources import SourceCredentials
 from dagster_project.storage import Lake
 from dagster_project.validation import combine, python_report, validate_frame
 
 DATASET = "agbd"
-GROUP = "agbd"
-TILES = dg.DynamicPartitionsDefinition(name="agbd_tiles")
+PARTITIONS = dg.DynamicPartitionsDefinition(name="agbd_tiles")  # one per Sentinel-2 tile
 
 
 def _env_files() -> list[str]:
     return settings.source_files("agbd")
 
 
-def discover_tiles(location: str) -> list[str]:
+def discover_partitions(location: str) -> list[str]:
     """Partition keys: the Sentinel-2 tiles found at the source (HDF5 group names, or HF rows' MGRS tiles)."""
     return remote.discover_tiles(location, _env_files() or None)
 
 
-class AgbdSourceConfig(dg.Config):
+class AgbdSourceConfig(SourceConfig):
     """Where to read AGBD from. Empty `location` means `CDP_AGBD_SOURCE`, else the HDF5 sample in `assets/agbd`
     (`assets/agbd/hf` is the same sample in the Hugging Face layout). Real data: the HF resolve URL
     `https://huggingface.co/datasets/prs-eth/AGBD_raw/resolve/main` (shards and sha256 from the Hub API) or the
     HDF5 release share `https://libdrive.ethz.ch/index.php/s/VPio6i5UlXTgir0/download`. `files` restricts the
     download to some files (also `CDP_AGBD_FILES`, comma-separated)."""
 
-    location: str = ""
     files: list[str] = []
 
 
@@ -45,58 +42,38 @@ def _raw_root(lake: Lake) -> str:
     return lake.path(raw_relpath(DATASET))
 
 
-@dg.asset(name="agbd_raw_files", group_name=GROUP, kinds={"python", "hdf5", "parquet"})
-def agbd_raw_files(
-    context: dg.AssetExecutionContext, config: AgbdSourceConfig, lake: Lake, credentials: SourceCredentials
-) -> pl.DataFrame:
-    """AGBD release files copied byte for byte into `raw/agbd/` (HDF5 tiles + split/statistics pickles, or HF
-    parquet shards), with their manifest: size, sha256 (verified against the Hub's published sha256 for HF
-    downloads), source URL and retrieval time. Downloads resume after an interruption; unchanged files are not
-    copied again. `release_format` says which release was found."""
-    location = config.location or settings.source_location(DATASET)
-    files = list(config.files) or _env_files() or None
-    headers = credentials.hf_headers() if remote.is_hf_location(location) else {}
-    found = remote.remote_files(location, files, headers=headers)
-    context.log.info(f"reading AGBD ({found.fmt} release, {len(found.relpaths)} files) from {location}")
-    manifest = ingest_raw(
-        lake,
-        DATASET,
-        location,
-        found.relpaths,
-        sha256=found.sha256 or None,
-        headers=headers,
-        url_for=found.url_for,
-        log_fn=context.log.info,
-    )
+def _ingest(src: RawSource) -> pl.DataFrame:
+    files = list(src.config.files) or _env_files() or None
+    headers = src.credentials.hf_headers() if remote.is_hf_location(src.location) else {}
+    found = remote.remote_files(src.location, files, headers=headers)
+    src.log.info(f"AGBD {found.fmt} release: {len(found.relpaths)} files")
+    manifest = src.copy(found.relpaths, sha256=found.sha256 or None, headers=headers, url_for=found.url_for)
     # the manifest also remembers files of earlier sources; this run's release is exactly `found.relpaths`
-    current = manifest.filter(pl.col("relpath").is_in(found.relpaths)).with_columns(
+    return manifest.filter(pl.col("relpath").is_in(found.relpaths)).with_columns(
         release_format=pl.lit(found.fmt)
     )
-    context.add_output_metadata(
-        {
-            **table_metadata(current),
-            "source": location,
-            "release_format": found.fmt,
-            "total_bytes": int(current["size"].sum()),
-        }
-    )
-    return current
 
 
-@dg.asset(
-    name="agbd_tile_index",
-    group_name=GROUP,
-    kinds={"polars", "parquet"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            "agbd_split_coverage",
-            asset="agbd_tile_index",
-            blocking=True,
-            description="Every Sentinel-2 tile of the source is in exactly one official split (train/val/test); "
-            "HF rows take their shard's split, and MGRS squares holding rows of several HF splits (overlapping "
-            "Sentinel-2 tiles) are reported in the metadata (`mixed_split_tiles`), not failed.",
-        )
-    ],
+agbd_raw_files = raw_files_asset(
+    DATASET,
+    kinds={"python", "hdf5", "parquet"},
+    config=AgbdSourceConfig,
+    ingest=_ingest,
+    metadata=lambda m: {"release_format": m["release_format"][0] if m.height else ""},
+    description="AGBD release files copied byte for byte into `raw/agbd/` (HDF5 tiles + split/statistics "
+    "pickles, or HF parquet shards), with their manifest: size, sha256 (verified against the Hub's published "
+    "sha256 for HF downloads), source URL and retrieval time. Downloads resume after an interruption; unchanged "
+    "files are not copied again. `release_format` says which release was found.",
+)
+
+
+@table_asset(
+    "agbd_tile_index",
+    dataset=DATASET,
+    check="agbd_split_coverage",
+    check_description="Every Sentinel-2 tile of the source is in exactly one official split (train/val/test); "
+    "HF rows take their shard's split, and MGRS squares holding rows of several HF splits (overlapping "
+    "Sentinel-2 tiles) are reported in the metadata (`mixed_split_tiles`), not failed.",
 )
 def agbd_tile_index(context: dg.AssetExecutionContext, lake: Lake, agbd_raw_files: pl.DataFrame):
     """Which file holds which Sentinel-2 tile: one row per (tile, file) with the number of footprints and the
@@ -114,10 +91,10 @@ def agbd_tile_index(context: dg.AssetExecutionContext, lake: Lake, agbd_raw_file
         context.log.info(
             f"agbd: {mix.height} tiles hold footprints of several splits: {mix['tile'].to_list()}"
         )
-    yield dg.Output(
+    return Table(
         index,
+        report,
         metadata={
-            **table_metadata(index),
             "tiles": len(tiles),
             "footprints": int(index["n_footprints"].sum()),
             "release_format": index["source_format"][0] if index.height else "",
@@ -127,29 +104,20 @@ def agbd_tile_index(context: dg.AssetExecutionContext, lake: Lake, agbd_raw_file
             ),
         },
     )
-    yield report.check_result("agbd_split_coverage", asset_key="agbd_tile_index")
 
 
 def _scalar_columns(df: pl.DataFrame) -> pl.DataFrame:
     return df.select([c for c, t in df.schema.items() if not isinstance(t, pl.Array)])
 
 
-@dg.asset(
-    name="agbd_patches",
+@table_asset(
+    "agbd_patches",
+    dataset=DATASET,
     op_tags=resource_hints(cpu="1", memory="4Gi"),  # Kubernetes requests/limits under dagster-k8s
-    group_name=GROUP,
-    kinds={"polars", "parquet"},
-    partitions_def=TILES,
-    check_specs=[
-        dg.AssetCheckSpec(
-            "agbd_patches_valid",
-            asset="agbd_patches",
-            blocking=True,
-            description="Per tile: HDF5 band `order` attrs as released, every band within its plausible range, "
-            f"nodata fraction per band <= {checks.MAX_NODATA_FRACTION}, lat/lon inside the tile's UTM zone band, "
-            "agbd >= 0, agbd_se >= 0, tile in the official split. Failures name tile, file and footprint index.",
-        )
-    ],
+    partitions_def=PARTITIONS,
+    check_description="Per tile: HDF5 band `order` attrs as released, every band within its plausible range, "
+    f"nodata fraction per band <= {checks.MAX_NODATA_FRACTION}, lat/lon inside the tile's UTM zone band, "
+    "agbd >= 0, agbd_se >= 0, tile in the official split. Failures name tile, file and footprint index.",
 )
 def agbd_patches(context: dg.AssetExecutionContext, lake: Lake, agbd_tile_index: pl.DataFrame):
     """One row per GEDI footprint of one Sentinel-2 tile (from every year's file that holds the tile), with
@@ -165,10 +133,11 @@ def agbd_patches(context: dg.AssetExecutionContext, lake: Lake, agbd_tile_index:
         _scalar_columns(df), suite=suite, rules=checks.patch_gx_rules(), id_columns=checks.ID_COLUMNS
     )
     report = combine(suite, python_report(suite, checks.patch_python_rules(df), df.height), gx)
-    yield dg.Output(
+    return Table(
         df,
+        report,
+        describe=_scalar_columns(df),
         metadata={
-            **table_metadata(_scalar_columns(df)),
             "tile": tile,
             "release_format": tile_source.fmt,
             "files": dg.MetadataValue.json([f for f, _, _ in tile_source.files]),
@@ -178,23 +147,14 @@ def agbd_patches(context: dg.AssetExecutionContext, lake: Lake, agbd_tile_index:
             ),
         },
     )
-    yield report.check_result("agbd_patches_valid", asset_key="agbd_patches")
 
 
-@dg.asset(
-    name="agbd_footprints",
-    group_name=GROUP,
-    kinds={"polars", "parquet"},
-    partitions_def=TILES,
-    check_specs=[
-        dg.AssetCheckSpec(
-            "agbd_footprints_valid",
-            asset="agbd_footprints",
-            blocking=True,
-            description="GX: unique (file, footprint index), land-cover codes from Copernicus GLC, nodata "
-            "fractions and cos/sin encodings within [0, 1].",
-        )
-    ],
+@table_asset(
+    "agbd_footprints",
+    dataset=DATASET,
+    partitions_def=PARTITIONS,
+    check_description="GX: unique (file, footprint index), land-cover codes from Copernicus GLC, nodata "
+    "fractions and cos/sin encodings within [0, 1].",
 )
 def agbd_footprints(context: dg.AssetExecutionContext, agbd_patches: pl.DataFrame):
     """The tabular view of `agbd_patches` that dbt and the model read: per footprint the centre-pixel value and
@@ -203,5 +163,4 @@ def agbd_footprints(context: dg.AssetExecutionContext, agbd_patches: pl.DataFram
     df = transforms.footprints_from_patches(agbd_patches)
     suite = f"agbd_footprints_{context.partition_key}"
     report = validate_frame(df, suite=suite, rules=checks.footprint_gx_rules(), id_columns=checks.ID_COLUMNS)
-    yield dg.Output(df, metadata={**table_metadata(df, preview=False), "tile": context.partition_key})
-    yield report.check_result("agbd_footprints_valid", asset_key="agbd_footprints")
+    return Table(df, report, {"tile": context.partition_key}, preview=False)

@@ -2,37 +2,32 @@
 semantic/instance masks and a COCO export."""
 
 import json
-import zipfile
 
 import dagster as dg
 import numpy as np
 import polars as pl
 
-from dagster_project import records, settings
+from dagster_project import records
 from dagster_project.datasets.cloudtracks import checks, pixels, source
-from dagster_project.errors import SourceFormatError
-from dagster_project.metadata import table_metadata
-from dagster_project.raw import ingest_raw, is_http, list_source_files, raw_relpath
+from dagster_project.ingest import (
+    Table,
+    emit_table,
+    folder_or_record,
+    raw_files_asset,
+    table_asset,
+    table_check,
+    table_out,
+)
+from dagster_project.raw import raw_relpath
 from dagster_project.resource_hints import resource_hints
-from dagster_project.resources import SourceCredentials
+from dagster_project.roles import Role, role_tags
 from dagster_project.storage import Lake
 from dagster_project.validation import python_report, validate_frame
 
 DATASET = source.DATASET
-GROUP = "cloudtracks"
 RAW = raw_relpath(DATASET)
-ARCHIVES = "_archives"
 LAYOUT_PATTERNS = ("*.csv", "*.png", "*.jpg", "*.jpeg", "*.PNG", "*.JPG", "*.json", "*.npy")
 COCO_DIR = f"exports/{DATASET}/coco"
-
-
-class CloudTracksSourceConfig(dg.Config):
-    """Where to read CloudTracks from. Empty `location` means `CDP_CLOUDTRACKS_SOURCE`, else the synthetic sample
-    in `assets/cloudtracks`. A folder or `s3://` URL must hold the authors' layout (train/val/test CSVs, images,
-    jsons, masks); the published data is read from the Zenodo files API,
-    `https://zenodo.org/api/records/10042922` (archives are downloaded resumably, md5-checked and unpacked)."""
-
-    location: str = ""
 
 
 class CloudTracksLayoutConfig(dg.Config):
@@ -44,95 +39,31 @@ class CloudTracksLayoutConfig(dg.Config):
     min_mask_agreement_iou: float = 0.9
 
 
-# ------------------------------------------------------------------------------------------ Zenodo record
+# ------------------------------------------------------------------------------------------ raw files
+
+# The Zenodo record (https://zenodo.org/api/records/10042922): its zip is unpacked, loose layout files taken as is.
+RECORD = records.RecordSource(
+    DATASET, patterns=LAYOUT_PATTERNS, loose_suffixes=(".csv", ".json", ".png", ".jpg", ".jpeg", ".npy")
+)
+list_remote = RECORD.list_remote
 
 
-def record_files(location: str, headers: dict[str, str] | None = None) -> list[records.RemoteFile]:
-    """The files of the Zenodo record at `location` (its files-API JSON, fetched fresh: it is small)."""
-    payload = records.fetch_record_json(location, DATASET, headers=headers)
-    try:
-        record = json.loads(payload)
-    except json.JSONDecodeError as exc:
-        raise SourceFormatError(location, "Zenodo record API returns JSON", str(exc)) from exc
-    files = source.zenodo_files(record, location)
-    if not files:
-        raise SourceFormatError(location, "Zenodo record lists at least one file")
-    return files
-
-
-def list_remote(location: str) -> dict[str, str]:
-    """{raw relpath: md5} of the Zenodo record's files (the source sensor's fingerprints for an HTTP source)."""
-    return {f"{ARCHIVES}/{f.key}": f.md5 or str(f.size) for f in record_files(location)}
-
-
-def ingest_record(lake: Lake, location: str, *, headers=None, log_fn=print) -> pl.DataFrame:
-    """Download the record's files into `raw/cloudtracks/_archives/` (resumable; Zenodo's md5 verified before
-    anything reaches the raw area; sha256 in the manifest), then unpack the archives and copy the layout into
-    `raw/cloudtracks/` like a folder source."""
-    manifest, downloaded = records.download_record(
-        lake,
-        DATASET,
-        location,
-        record_files(location, headers),
-        prefix=ARCHIVES,
-        headers=headers,
-        log_fn=log_fn,
-    )
-    extracted = settings.cache_dir() / DATASET / "extracted"
-    for d in downloaded:
-        if zipfile.is_zipfile(d.local):
-            records.unpack_archive(d.local, extracted)
-            log_fn(f"{d.rel}: unpacked to {extracted}")
-        elif d.local.suffix.lower() in (".csv", ".json", ".png", ".jpg", ".jpeg", ".npy"):
-            target = extracted / d.file.key
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(d.local.read_bytes())
-    if not extracted.exists():
-        raise SourceFormatError(
-            location, "record holds the CloudTracks layout (zip or files)", str([d.rel for d in downloaded])
-        )
-    rels = list_source_files(str(extracted), LAYOUT_PATTERNS)
-    if rels:
-        manifest = ingest_raw(lake, DATASET, str(extracted), rels, log_fn=log_fn)
-    return manifest
-
-
-# ------------------------------------------------------------------------------------------ assets
-
-
-@dg.asset(name="cloudtracks_raw_files", group_name=GROUP, kinds={"python", "png", "json"})
-def cloudtracks_raw_files(
-    context: dg.AssetExecutionContext,
-    config: CloudTracksSourceConfig,
-    lake: Lake,
-    credentials: SourceCredentials,
-) -> pl.DataFrame:
-    """CloudTracks source files (split CSVs, images, LabelMe JSONs, `.npy` masks) copied byte for byte into
-    `raw/cloudtracks/`, with their manifest (size, sha256, source URL, retrieval time). From Zenodo, the record's
-    files are kept as downloaded under `raw/cloudtracks/_archives/` and unpacked. Unchanged files are not copied
-    again; a changed file's previous copy is kept under `_history/`."""
-    location = config.location or settings.source_location(DATASET)
-    context.log.info(f"reading CloudTracks from {location}")
-    if is_http(location):
-        manifest = ingest_record(
-            lake, location, headers=credentials.zenodo_headers(), log_fn=context.log.info
-        )
-    else:
-        manifest = ingest_raw(
-            lake, DATASET, location, list_source_files(location, LAYOUT_PATTERNS), log_fn=context.log.info
-        )
-    rel = manifest["relpath"]
-    context.add_output_metadata(
-        {
-            **table_metadata(manifest),
-            "source": location,
-            "total_bytes": int(manifest["size"].sum()),
-            "images": int(rel.str.contains(r"(?i)\.(png|jpe?g)$").sum()),
-            "jsons": int(rel.str.ends_with(".json").sum()),
-            "masks": int(rel.str.ends_with(".npy").sum()),
-        }
-    )
-    return manifest
+cloudtracks_raw_files = raw_files_asset(
+    DATASET,
+    kinds={"python", "png", "json"},
+    ingest=folder_or_record(LAYOUT_PATTERNS, RECORD),
+    metadata=lambda m: {
+        "images": int(m["relpath"].str.contains(r"(?i)\.(png|jpe?g)$").sum()),
+        "jsons": int(m["relpath"].str.ends_with(".json").sum()),
+        "masks": int(m["relpath"].str.ends_with(".npy").sum()),
+    },
+    description="CloudTracks source files (split CSVs, images, LabelMe JSONs, `.npy` masks) copied byte for byte "
+    "into `raw/cloudtracks/`, with their manifest (size, sha256, source URL, retrieval time). A folder or `s3://` "
+    "URL must hold the authors' layout (train/val/test CSVs, images, jsons, masks); the published data is read "
+    "from the Zenodo files API, `https://zenodo.org/api/records/10042922`, whose files are kept as downloaded "
+    "under `raw/cloudtracks/_archives/` (resumable, md5-checked) and unpacked. Unchanged files are not copied "
+    "again; a changed file's previous copy is kept under `_history/`.",
+)
 
 
 def raw_root(lake: Lake) -> str:
@@ -142,46 +73,42 @@ def raw_root(lake: Lake) -> str:
 
 @dg.multi_asset(
     outs={
-        "cloudtracks_images": dg.AssetOut(
-            kinds={"polars", "parquet"},
-            description="One row per split-CSV row: split, file paths (and how each was found: as written, by "
+        "cloudtracks_images": table_out(
+            DATASET,
+            "One row per split-CSV row: split, file paths (and how each was found: as written, by "
             "its layout tail, in the split folder), real image size and channels, the JSON's claimed size, track "
             "count (JSON shapes; `true_track_count` is the mask's instance ids where a mask holds them), the CSV's "
             "contains_shiptrack flag, whether a mask ships as .npy (its shape, kind `binary`/`instance_ids` and "
             "IoU with the rasterised polygons), track pixels and mean intensity; with `source_file`/`source_row` "
             "naming the CSV row.",
         ),
-        "cloudtracks_instances": dg.AssetOut(
-            kinds={"polars", "parquet"},
-            description="One row per ship track (LabelMe shape): shape type, annotated points, the instance polygon "
+        "cloudtracks_instances": table_out(
+            DATASET,
+            "One row per ship track (LabelMe shape): shape type, annotated points, the instance polygon "
             "(centre lines buffered by `buffer_px` on each side, clipped to the image), length, width, area, "
             "bounding box and how far any point lies outside the image; `source_file`/`source_row` name the JSON "
             "and shape index.",
         ),
     },
-    group_name=GROUP,
+    group_name=DATASET,
     check_specs=[
-        dg.AssetCheckSpec(
-            "cloudtracks_images_valid",
-            asset="cloudtracks_images",
-            blocking=True,
-            description="Split rows point to existing images/JSONs/masks, JSON imagePath exists, JSON "
+        table_check(
+            "cloudtracks_images",
+            "Split rows point to existing images/JSONs/masks, JSON imagePath exists, JSON "
             "imageHeight/imageWidth = real size, masks image-shaped and holding 0/1 or instance ids, "
             "contains_shiptrack agrees with the annotations.",
         ),
-        dg.AssetCheckSpec(
-            "cloudtracks_mask_agreement",
-            asset="cloudtracks_images",
+        table_check(
+            "cloudtracks_images",
+            check="cloudtracks_mask_agreement",
             blocking=False,
             description="Measurement, never a gate (WARN): shipped masks vs the polygons re-rasterised here (IoU "
             "per image, `min_mask_agreement_iou`) and instance-id counts vs the JSON shapes. The mask is the "
             "ground truth; the centre-line buffer width is our guess, not the annotators'.",
         ),
-        dg.AssetCheckSpec(
-            "cloudtracks_instances_valid",
-            asset="cloudtracks_instances",
-            blocking=True,
-            description="Annotated points inside the image bounds; non-empty polygons; positive track length.",
+        table_check(
+            "cloudtracks_instances",
+            "Annotated points inside the image bounds; non-empty polygons; positive track length.",
         ),
     ],
 )
@@ -223,11 +150,10 @@ def cloudtracks_tables(
     )
     iou_summary = checks.iou_distribution(images)
     by_split = images.group_by("split").agg(pl.len(), pl.col("track_count").sum()).sort("split")
-    yield dg.Output(
+    images_table = Table(
         images,
-        output_name="cloudtracks_images",
-        metadata={
-            **table_metadata(images),
+        img_report,
+        {
             "images_per_split": dg.MetadataValue.json({r[0]: r[1] for r in by_split.iter_rows()}),
             "images_with_tracks": int(images["has_tracks"].fill_null(False).sum()),
             "masks_shipped": int(images["mask_file"].is_not_null().sum()),
@@ -239,19 +165,18 @@ def cloudtracks_tables(
             ),
         },
     )
-    yield dg.Output(
+    instances_table = Table(
         instances,
-        output_name="cloudtracks_instances",
-        metadata={
-            **table_metadata(instances),
+        inst_report,
+        {
             "buffer_px": config.buffer_px,
             "shape_types": dg.MetadataValue.json(
                 {r[0]: r[1] for r in instances.group_by("shape_type").len().iter_rows()}
             ),
         },
     )
-    yield img_report.check_result("cloudtracks_images_valid", asset_key="cloudtracks_images")
-    yield inst_report.check_result("cloudtracks_instances_valid", asset_key="cloudtracks_instances")
+    yield from emit_table("cloudtracks_images", images_table, output_name="cloudtracks_images")
+    yield from emit_table("cloudtracks_instances", instances_table, output_name="cloudtracks_instances")
     yield _warning(
         agreement.check_result("cloudtracks_mask_agreement", asset_key="cloudtracks_images"),
         {"mask_polygon_iou": dg.MetadataValue.json(iou_summary)},
@@ -283,19 +208,12 @@ def instance_polygons(instances: pl.DataFrame) -> dict[str, list[np.ndarray]]:
     return out
 
 
-@dg.asset(
-    name="cloudtracks_masks",
+@table_asset(
+    "cloudtracks_masks",
+    dataset=DATASET,
+    check="cloudtracks_masks_consistent",
     op_tags=resource_hints(cpu="1", memory="2Gi"),  # Kubernetes requests/limits under dagster-k8s
-    group_name=GROUP,
-    kinds={"polars", "parquet"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            "cloudtracks_masks_consistent",
-            asset="cloudtracks_masks",
-            blocking=True,
-            description="Semantic masks have track pixels exactly where the image has track instances.",
-        )
-    ],
+    check_description="Semantic masks have track pixels exactly where the image has track instances.",
 )
 def cloudtracks_masks(
     context: dg.AssetExecutionContext,
@@ -337,10 +255,11 @@ def cloudtracks_masks(
         )
     masks = pl.DataFrame(rows)
     report = python_report("cloudtracks_masks", [checks.mask_consistency(masks)], row_count=masks.height)
-    yield dg.Output(
+    return Table(
         masks,
+        report,
+        describe=masks.drop("semantic_png", "instance_png"),
         metadata={
-            **table_metadata(masks.drop("semantic_png", "instance_png")),
             "mask_bytes": int(
                 masks["semantic_png"].bin.size().sum() + masks["instance_png"].bin.size().sum()
             ),
@@ -348,7 +267,6 @@ def cloudtracks_masks(
             "tracks": int(masks["instance_count"].sum()),
         },
     )
-    yield report.check_result("cloudtracks_masks_consistent", asset_key="cloudtracks_masks")
 
 
 def coco_dataset(images: pl.DataFrame, instances: pl.DataFrame, split: str) -> dict:
@@ -389,7 +307,12 @@ def coco_dataset(images: pl.DataFrame, instances: pl.DataFrame, split: str) -> d
     }
 
 
-@dg.asset(name="cloudtracks_coco", group_name=GROUP, kinds={"python", "json"})
+@dg.asset(
+    name="cloudtracks_coco",
+    group_name=DATASET,
+    kinds={"python", "json"},
+    tags=role_tags(Role.EXPORT, DATASET),
+)
 def cloudtracks_coco(
     lake: Lake, cloudtracks_images: pl.DataFrame, cloudtracks_instances: pl.DataFrame
 ) -> dg.MaterializeResult:

@@ -7,24 +7,21 @@ import polars as pl
 from dagster_project import settings
 from dagster_project.datasets.exionaics import checks, source
 from dagster_project.errors import SourceFormatError
-from dagster_project.metadata import table_metadata
-from dagster_project.raw import ingest_raw, is_http, list_source_files, raw_relpath
-from dagster_project.resources import SourceCredentials
+from dagster_project.ingest import RawSource, SourceConfig, Table, raw_files_asset, table_asset
+from dagster_project.raw import is_http, list_source_files, raw_relpath
 from dagster_project.storage import Lake
 from dagster_project.validation import validate_frame
 
 DATASET = "exionaics"
-GROUP = "exionaics"
 
 
-class ExioNAICSSourceConfig(dg.Config):
+class ExioNAICSSourceConfig(SourceConfig):
     """Where to read ExioNAICS from. Empty `location` means the configured default: `CDP_EXIONAICS_SOURCE`, else
     the sample shipped in `assets/exionaics` (`assets/exionaics/parquet` holds the parquet variant). Use the
     Hugging Face URL `https://huggingface.co/datasets/Yvnminc/ExioNAICS/resolve/main` for the real data. A folder
     may also hold the optional ExioML factor files (`ExioML_factor_accounting_PxP.csv` / `_IxI.csv`) and an
     EXIOBASE → NAICS mapping (`exiobase_naics_mapping.csv`)."""
 
-    location: str = ""
     files: list[str] = []
 
 
@@ -39,32 +36,22 @@ def _files_for(location: str, files: list[str]) -> list[str]:
     return source.select_source_files(list_source_files(location))
 
 
-@dg.asset(name="exionaics_raw_files", group_name=GROUP, kinds={"python", "csv"})
-def exionaics_raw_files(
-    context: dg.AssetExecutionContext,
-    config: ExioNAICSSourceConfig,
-    lake: Lake,
-    credentials: SourceCredentials,
-) -> pl.DataFrame:
-    """ExioNAICS source files copied byte for byte into `raw/exionaics/`, with their manifest (size, sha256,
-    source URL, retrieval time). Unchanged files are not copied again. The output lists this run's source files
-    only: raw copies kept from an earlier source (the manifest keeps them) are not read downstream."""
-    location = config.location or settings.source_location(DATASET)
-    context.log.info(f"reading ExioNAICS from {location}")
-    relpaths = _files_for(location, config.files)
-    manifest = ingest_raw(
-        lake, DATASET, location, relpaths, headers=credentials.hf_headers(), log_fn=context.log.info
-    )
-    current = manifest.filter(pl.col("relpath").is_in(relpaths))
-    context.add_output_metadata(
-        {
-            **table_metadata(current),
-            "source": location,
-            "total_bytes": int(current["size"].sum()),
-            "roles": dg.MetadataValue.json({r: source.file_role(r) for r in relpaths}),
-        }
-    )
-    return current
+def _ingest(src: RawSource) -> pl.DataFrame:
+    relpaths = _files_for(src.location, src.config.files)
+    manifest = src.copy(relpaths, headers=src.credentials.hf_headers())
+    return manifest.filter(pl.col("relpath").is_in(relpaths))
+
+
+exionaics_raw_files = raw_files_asset(
+    DATASET,
+    kinds={"python", "csv"},
+    config=ExioNAICSSourceConfig,
+    ingest=_ingest,
+    metadata=lambda m: {"roles": dg.MetadataValue.json({r: source.file_role(r) for r in m["relpath"]})},
+    description="ExioNAICS source files copied byte for byte into `raw/exionaics/`, with their manifest (size, "
+    "sha256, source URL, retrieval time). Unchanged files are not copied again. The output lists this run's "
+    "source files only: raw copies kept from an earlier source (the manifest keeps them) are not read downstream.",
+)
 
 
 def _raw_bytes(lake: Lake, relpath: str) -> bytes:
@@ -83,24 +70,12 @@ def _read_all(lake: Lake, files: list[str], reader, schema: dict) -> pl.DataFram
     return pl.concat(frames, how="diagonal_relaxed")
 
 
-def _skipped_check(check_name: str, reason: str) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(check_name=check_name, passed=True, metadata={"skipped": reason})
-
-
-@dg.asset(
-    name="exionaics_companies",
-    group_name=GROUP,
-    kinds={"polars", "parquet"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            "exionaics_companies_valid",
-            asset="exionaics_companies",
-            blocking=True,
-            description="GX suite: unique non-empty names, descriptions of at least "
-            f"{checks.MIN_DESCRIPTION_CHARS} characters, 6-digit 2022 NAICS codes, NAICS-2/3 columns (where "
-            "present) equal to the code's prefix, non-negative figures.",
-        )
-    ],
+@table_asset(
+    "exionaics_companies",
+    dataset=DATASET,
+    check_description="GX suite: unique non-empty names, descriptions of at least "
+    f"{checks.MIN_DESCRIPTION_CHARS} characters, 6-digit 2022 NAICS codes, NAICS-2/3 columns (where "
+    "present) equal to the code's prefix, non-negative figures.",
 )
 def exionaics_companies(context: dg.AssetExecutionContext, lake: Lake, exionaics_raw_files: pl.DataFrame):
     """One row per company: name, description, 6-digit NAICS code (text, as in the file: never zero-padded),
@@ -123,29 +98,21 @@ def exionaics_companies(context: dg.AssetExecutionContext, lake: Lake, exionaics
         rules=checks.company_rules(df),
         lake=lake,
     )
-    meta = table_metadata(df)
-    meta["naics_6_classes"] = df["naics_code"].n_unique()
-    meta["files"] = dg.MetadataValue.json(files)
-    meta["columns_found"] = dg.MetadataValue.json(found)
-    meta["columns_absent"] = dg.MetadataValue.json([c for c in source.COMPANY_SCHEMA if c not in found])
-    meta["formats"] = dg.MetadataValue.json(sorted({f.rsplit(".", 1)[-1].lower() for f in files}))
-    yield dg.Output(df, metadata=meta)
-    yield report.check_result("exionaics_companies_valid")
+    meta = {
+        "naics_6_classes": df["naics_code"].n_unique(),
+        "files": dg.MetadataValue.json(files),
+        "columns_found": dg.MetadataValue.json(found),
+        "columns_absent": dg.MetadataValue.json([c for c in source.COMPANY_SCHEMA if c not in found]),
+        "formats": dg.MetadataValue.json(sorted({f.rsplit(".", 1)[-1].lower() for f in files})),
+    }
+    return Table(df, report, meta)
 
 
-@dg.asset(
-    name="exionaics_sector_factors",
-    group_name=GROUP,
-    kinds={"polars", "parquet"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            "exionaics_sector_factors_valid",
-            asset="exionaics_sector_factors",
-            blocking=True,
-            description="GX suite: one row per factor table, region, sector and year; non-negative value added "
-            "and emissions. Passes with nothing to check when no ExioML file is supplied (optional source).",
-        )
-    ],
+@table_asset(
+    "exionaics_sector_factors",
+    dataset=DATASET,
+    check_description="GX suite: one row per factor table, region, sector and year; non-negative value added "
+    "and emissions. Passes with nothing to check when no ExioML file is supplied (optional source).",
 )
 def exionaics_sector_factors(
     context: dg.AssetExecutionContext, lake: Lake, exionaics_raw_files: pl.DataFrame
@@ -160,37 +127,25 @@ def exionaics_sector_factors(
     used = [f for f in files if tables[f] == "PxP"] if "PxP" in tables.values() else files
     df = _read_all(lake, used, source.read_factors, source.FACTOR_SCHEMA)
     meta = {
-        **table_metadata(df),
         "factor_files_used": dg.MetadataValue.json(used),
         "factor_files_ignored": dg.MetadataValue.json([f for f in files if f not in used]),
     }
     if not used:
         meta["note"] = "no ExioML factor file supplied: optional source not used"
-        yield dg.Output(df, metadata=meta)
-        yield _skipped_check("exionaics_sector_factors_valid", "no ExioML factor file supplied")
-        return
+        return Table(df, metadata=meta, skipped="no ExioML factor file supplied")
     source.require_us_rows(df)
     meta["regions"] = df["region"].n_unique()
     meta["years"] = dg.MetadataValue.json(sorted(df["year"].drop_nulls().unique().to_list()))
     meta["us_rows"] = int((df["region"] == source.US_REGION).sum())
     context.log.info(f"exionaics_sector_factors: {df.height} rows from {used}, {meta['us_rows']} US rows")
     report = validate_frame(df, suite="exionaics_sector_factors", rules=checks.factor_rules(), lake=lake)
-    yield dg.Output(df, metadata=meta)
-    yield report.check_result("exionaics_sector_factors_valid")
+    return Table(df, report, meta)
 
 
-@dg.asset(
-    name="exionaics_sector_mapping",
-    group_name=GROUP,
-    kinds={"polars", "parquet"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            "exionaics_sector_mapping_valid",
-            asset="exionaics_sector_mapping",
-            blocking=True,
-            description="GX suite: EXIOBASE sector named, NAICS code of 2 to 6 digits, no repeated pair.",
-        )
-    ],
+@table_asset(
+    "exionaics_sector_mapping",
+    dataset=DATASET,
+    check_description="GX suite: EXIOBASE sector named, NAICS code of 2 to 6 digits, no repeated pair.",
 )
 def exionaics_sector_mapping(
     context: dg.AssetExecutionContext, lake: Lake, exionaics_raw_files: pl.DataFrame
@@ -209,12 +164,10 @@ def exionaics_sector_mapping(
             "`exiobase_sector`, `naics_code`) next to the factor file.",
         )
     df = _read_all(lake, files, source.read_mapping, source.MAPPING_SCHEMA)
-    meta = {**table_metadata(df), "mapping_files": dg.MetadataValue.json(files)}
+    meta = {"mapping_files": dg.MetadataValue.json(files)}
     if not files:
-        yield dg.Output(df, metadata={**meta, "note": "no mapping supplied (no ExioML factors either)"})
-        yield _skipped_check("exionaics_sector_mapping_valid", "no mapping file supplied")
-        return
+        meta["note"] = "no mapping supplied (no ExioML factors either)"
+        return Table(df, metadata=meta, skipped="no mapping file supplied")
     context.log.info(f"exionaics_sector_mapping: {df.height} pairs from {files}")
     report = validate_frame(df, suite="exionaics_sector_mapping", rules=checks.mapping_rules(), lake=lake)
-    yield dg.Output(df, metadata=meta)
-    yield report.check_result("exionaics_sector_mapping_valid")
+    return Table(df, report, meta)

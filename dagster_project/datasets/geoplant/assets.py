@@ -18,9 +18,8 @@ import polars as pl
 import pyarrow.parquet as pq
 import requests
 
-from dagster_project import settings
 from dagster_project.errors import SourceFormatError
-from dagster_project.metadata import table_metadata
+from dagster_project.ingest import RawSource, SourceConfig, Table, raw_files_asset, table_asset
 from dagster_project.raw import ingest_raw, is_http, raw_relpath, read_manifest
 from dagster_project.resource_hints import resource_hints
 from dagster_project.resources import SourceCredentials
@@ -30,7 +29,6 @@ from dagster_project.validation import RuleResult, combine, python_report, valid
 from . import checks, source
 
 DATASET = "geoplant"
-GROUP = "geoplant"
 PO_TABLE = "tables/geoplant_po_occurrences"
 PO_ROW_GROUP = 10_000
 STAGING = "tables/_staging"  # outside every table's folder, so no reader's glob sees half-done output
@@ -38,7 +36,7 @@ PATCH_ARRAYS = "arrays/geoplant_patches"
 PATCH_SHARD = 1000  # surveys per .npy shard: 1000 x 4 x 128 x 128 uint8 = 66 MB in memory at most
 
 
-class GeoPlantSourceConfig(dg.Config):
+class GeoPlantSourceConfig(SourceConfig):
     """Where to read GLC24 from. Empty `location` means `CDP_GEOPLANT_SOURCE`, else the sample in
     `assets/geoplant`. A folder or `s3://` prefix in the Kaggle layout is copied whole. An `https://` base URL is
     downloaded file by file (metadata, environmental CSVs, Landsat CSVs, then the patch of every PA survey):
@@ -46,7 +44,6 @@ class GeoPlantSourceConfig(dg.Config):
     (`.../seafile/d/<id>`) maps the Kaggle names to Seafile's folders (metadata and CSVs only: Seafile has the
     patches as zips), any other URL is read as `<url>/<Kaggle relpath>`."""
 
-    location: str = ""
     files: list[str] = []
     landsat_bands: list[str] = list(source.LANDSAT_BANDS)
     download_patches: bool = True
@@ -70,48 +67,36 @@ def _remote_plan(location: str, credentials: SourceCredentials):
     return location, None, {}
 
 
-@dg.asset(name="geoplant_raw_files", group_name=GROUP, kinds={"python", "csv"})
-def geoplant_raw_files(
-    context: dg.AssetExecutionContext,
-    config: GeoPlantSourceConfig,
-    lake: Lake,
-    credentials: SourceCredentials,
-) -> pl.DataFrame:
-    """GLC24 source files (PA/PO metadata, environmental and Landsat CSVs, Sentinel-2 JPEG patches) copied byte for
-    byte into `raw/geoplant/`, with their manifest (size, sha256, source URL, retrieval time). Unchanged files
-    are not copied again; a changed file's previous copy is kept under `raw/geoplant/_history/`."""
-    location = config.location or settings.source_location(DATASET)
-    context.log.info(f"reading GLC24 from {location}")
-    if not (is_http(location) or location == "kaggle"):
-        manifest = ingest_raw(lake, DATASET, location, config.files or None, log_fn=context.log.info)
-    elif config.files:
-        base, url_for, headers = _remote_plan(location, credentials)
-        manifest = ingest_raw(
-            lake, DATASET, base, config.files, url_for=url_for, headers=headers, log_fn=context.log.info
+def _ingest(src: RawSource) -> pl.DataFrame:
+    if not (is_http(src.location) or src.location == "kaggle"):
+        return src.copy(src.config.files or None)
+    if src.config.files:
+        base, url_for, headers = _remote_plan(src.location, src.credentials)
+        return ingest_raw(
+            src.lake, DATASET, base, src.config.files, url_for=url_for, headers=headers, log_fn=src.log.info
         )
-    else:
-        manifest = _download_release(context, config, lake, location, credentials)
-    context.add_output_metadata(
-        {**table_metadata(manifest), "source": location, "total_bytes": int(manifest["size"].sum())}
-    )
-    return manifest
+    return _download_release(src)
 
 
-def _download_release(
-    context: dg.AssetExecutionContext,
-    config: GeoPlantSourceConfig,
-    lake: Lake,
-    location: str,
-    credentials: SourceCredentials,
-) -> pl.DataFrame:
+geoplant_raw_files = raw_files_asset(
+    DATASET,
+    kinds={"python", "csv"},
+    config=GeoPlantSourceConfig,
+    ingest=_ingest,
+    description="GLC24 source files (PA/PO metadata, environmental and Landsat CSVs, Sentinel-2 JPEG patches) "
+    "copied byte for byte into `raw/geoplant/`, with their manifest (size, sha256, source URL, retrieval time). "
+    "Unchanged files are not copied again; a changed file's previous copy is kept under `raw/geoplant/_history/`.",
+)
+
+
+def _download_release(src: RawSource) -> pl.DataFrame:
     """Download a GLC24 release over HTTP(S): the required metadata and environmental CSVs, the Landsat CSVs that
     exist (a 404 is logged and skipped: they are optional), then one RGB and one NIR patch per PA survey."""
-    base, url_for, headers = _remote_plan(location, credentials)
+    config, lake, location = src.config, src.lake, src.location
+    base, url_for, headers = _remote_plan(location, src.credentials)
 
     def fetch(files: list[str]) -> pl.DataFrame:
-        return ingest_raw(
-            lake, DATASET, base, files, url_for=url_for, headers=headers, log_fn=context.log.info
-        )
+        return ingest_raw(lake, DATASET, base, files, url_for=url_for, headers=headers, log_fn=src.log.info)
 
     fetch(source.remote_relpaths(landsat_bands=()))
     for split in source.SPLITS:
@@ -122,12 +107,10 @@ def _download_release(
             except requests.HTTPError as exc:
                 if exc.response is None or exc.response.status_code != 404:
                     raise
-                context.log.info(
-                    f"{rel}: not published at {base} (404); Landsat features will lack this band"
-                )
+                src.log.info(f"{rel}: not published at {base} (404); Landsat features will lack this band")
     manifest = read_manifest(lake, DATASET)
     if config.download_patches and "/seafile/d/" in location:
-        context.log.warning(
+        src.log.warning(
             "geoplant: Seafile publishes the patches only as zip archives; patches not downloaded"
         )
     elif config.download_patches:
@@ -154,20 +137,12 @@ def _raw(lake: Lake, relpath: str) -> str:
 # --- presence-absence surveys -------------------------------------------------------------------------------
 
 
-@dg.asset(
-    name="geoplant_pa_occurrences",
-    group_name=GROUP,
-    kinds={"polars", "parquet"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            "geoplant_pa_occurrences_valid",
-            asset="geoplant_pa_occurrences",
-            blocking=True,
-            description="GX suite per split: lat/lon inside the GeoPlant extent (-32.26, 26.63)-(35.58, 72.18), "
-            "speciesId within 0..11254, no duplicated (surveyId, speciesId) row; plus lat/lon not swapped and "
-            "one location per survey.",
-        )
-    ],
+@table_asset(
+    "geoplant_pa_occurrences",
+    dataset=DATASET,
+    check_description="GX suite per split: lat/lon inside the GeoPlant extent (-32.26, 26.63)-(35.58, 72.18), "
+    "speciesId within 0..11254, no duplicated (surveyId, speciesId) row; plus lat/lon not swapped and "
+    "one location per survey.",
 )
 def geoplant_pa_occurrences(context: dg.AssetExecutionContext, lake: Lake, geoplant_raw_files: pl.DataFrame):
     """Presence-absence metadata of both splits in the source's long format: one row per (surveyId, speciesId)
@@ -189,29 +164,14 @@ def geoplant_pa_occurrences(context: dg.AssetExecutionContext, lake: Lake, geopl
         frames.append(long)
     df = pl.concat(frames)
     report = combine("geoplant_pa_occurrences", *reports)
-    yield dg.Output(
-        df,
-        metadata={
-            **table_metadata(df),
-            "surveys": df["surveyId"].n_unique(),
-            "species": df["speciesId"].drop_nulls().n_unique(),
-        },
-    )
-    yield report.check_result("geoplant_pa_occurrences_valid", asset_key="geoplant_pa_occurrences")
+    meta = {"surveys": df["surveyId"].n_unique(), "species": df["speciesId"].drop_nulls().n_unique()}
+    return Table(df, report, meta)
 
 
-@dg.asset(
-    name="geoplant_pa_surveys",
-    group_name=GROUP,
-    kinds={"polars", "parquet"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            "geoplant_pa_surveys_valid",
-            asset="geoplant_pa_surveys",
-            blocking=True,
-            description="surveyId is unique after grouping, and every train survey lists at least one species.",
-        )
-    ],
+@table_asset(
+    "geoplant_pa_surveys",
+    dataset=DATASET,
+    check_description="surveyId is unique after grouping, and every train survey lists at least one species.",
 )
 def geoplant_pa_surveys(context: dg.AssetExecutionContext, geoplant_pa_occurrences: pl.DataFrame):
     """One row per PA survey with ALL its species (`speciesIds`, sorted, unique) and its metadata. The organisers'
@@ -233,16 +193,12 @@ def geoplant_pa_surveys(context: dg.AssetExecutionContext, geoplant_pa_occurrenc
         df.height,
     )
     train = df.filter(pl.col("split") == "train")
-    yield dg.Output(
-        df,
-        metadata={
-            **table_metadata(df),
-            "train_surveys": train.height,
-            "test_surveys": df.height - train.height,
-            "mean_species_per_train_survey": float(train["n_species"].mean() or 0.0),
-        },
-    )
-    yield report.check_result("geoplant_pa_surveys_valid", asset_key="geoplant_pa_surveys")
+    meta = {
+        "train_surveys": train.height,
+        "test_surveys": df.height - train.height,
+        "mean_species_per_train_survey": float(train["n_species"].mean() or 0.0),
+    }
+    return Table(df, report, meta)
 
 
 # --- presence-only occurrences (streamed) -------------------------------------------------------------------
@@ -340,20 +296,12 @@ def _local_copy(lake: Lake, relpath: str, stack: contextlib.ExitStack) -> str:
     return local
 
 
-@dg.asset(
-    name="geoplant_po_occurrences",
+@table_asset(
+    "geoplant_po_occurrences",
+    dataset=DATASET,
     op_tags=resource_hints(cpu="1", memory="2Gi"),  # Kubernetes requests/limits under dagster-k8s
-    group_name=GROUP,
-    kinds={"polars", "parquet"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            "geoplant_po_occurrences_valid",
-            asset="geoplant_po_occurrences",
-            blocking=True,
-            description="Checked on every row in the same streaming pass as the write: lat/lon inside the GeoPlant "
-            "extent, speciesId within 0..11254, surveyId and year present.",
-        )
-    ],
+    check_description="Checked on every row in the same streaming pass as the write: lat/lon inside the "
+    "GeoPlant extent, speciesId within 0..11254, surveyId and year present.",
 )
 def geoplant_po_occurrences(context: dg.AssetExecutionContext, lake: Lake, geoplant_raw_files: pl.DataFrame):
     """Presence-only occurrences (GBIF; `GLC24_P0_metadata_train.csv`, also spelled `PO`), one row per record,
@@ -367,17 +315,14 @@ def geoplant_po_occurrences(context: dg.AssetExecutionContext, lake: Lake, geopl
     elapsed = time.perf_counter() - start
     total = sum(rows.values())
     report = python_report("geoplant_po_occurrences", results, total)
-    yield dg.Output(
-        None,
-        metadata={
-            "dagster/row_count": total,
-            "source_file": rel,
-            "partitions": dg.MetadataValue.json({str(y): n for y, n in sorted(rows.items(), key=str)}),
-            "rows_per_second": round(total / elapsed, 1) if elapsed else 0.0,
-            "path": dg.MetadataValue.path(lake.url(PO_TABLE)),
-        },
-    )
-    yield report.check_result("geoplant_po_occurrences_valid", asset_key="geoplant_po_occurrences")
+    meta = {
+        "dagster/row_count": total,
+        "source_file": rel,
+        "partitions": dg.MetadataValue.json({str(y): n for y, n in sorted(rows.items(), key=str)}),
+        "rows_per_second": round(total / elapsed, 1) if elapsed else 0.0,
+        "path": dg.MetadataValue.path(lake.url(PO_TABLE)),
+    }
+    return Table(None, report, meta)  # written by the streaming pass itself
 
 
 # --- environmental features ---------------------------------------------------------------------------------
@@ -435,19 +380,11 @@ def read_env_families(
     return env.sort("split", "surveyId"), found
 
 
-@dg.asset(
-    name="geoplant_env_features",
-    group_name=GROUP,
-    kinds={"polars", "parquet"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            "geoplant_env_features_valid",
-            asset="geoplant_env_features",
-            blocking=True,
-            description="Every predictor value is finite or missing (an infinity would corrupt the medians and "
-            "scalers a model fits); missing values are kept and imputed by each model from its fitting subset.",
-        )
-    ],
+@table_asset(
+    "geoplant_env_features",
+    dataset=DATASET,
+    check_description="Every predictor value is finite or missing (an infinity would corrupt the medians and "
+    "scalers a model fits); missing values are kept and imputed by each model from its fitting subset.",
 )
 def geoplant_env_features(
     context: dg.AssetExecutionContext,
@@ -470,10 +407,11 @@ def geoplant_env_features(
     predictors = [c for c in env.columns if c not in ("surveyId", "split")]
     missing = int(sum(env[c].null_count() for c in predictors))
     report = python_report("geoplant_env_features", [checks.env_finite(env)], env.height)
-    yield dg.Output(
+    return Table(
         env,
+        report,
+        preview=False,
         metadata={
-            **table_metadata(env, preview=False),
             "predictors": len(predictors),
             "families_present": ", ".join(found["families_present"]) or "none",
             "families_absent": ", ".join(found["families_absent"]) or "none",
@@ -483,7 +421,6 @@ def geoplant_env_features(
             "unread_duplicates": dg.MetadataValue.json(found["unread_duplicates"]),
         },
     )
-    yield report.check_result("geoplant_env_features_valid", asset_key="geoplant_env_features")
 
 
 # --- Sentinel-2 patches -------------------------------------------------------------------------------------
@@ -501,20 +438,15 @@ def _patch_roots(rels: list[str], split: str, kind: str) -> str | None:
     return roots.most_common(1)[0][0] if roots else None
 
 
-@dg.asset(
-    name="geoplant_patches",
-    op_tags=resource_hints(cpu="1", memory="4Gi"),  # Kubernetes requests/limits under dagster-k8s
-    group_name=GROUP,
+@table_asset(
+    "geoplant_patches",
+    dataset=DATASET,
+    check="geoplant_patches_complete",
+    blocking=False,
     kinds={"numpy", "parquet"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            "geoplant_patches_complete",
-            asset="geoplant_patches",
-            blocking=False,
-            description="Every PA survey has an RGB and a NIR patch; the missing ones are listed (not blocking: "
-            "the tabular models do not read patches).",
-        )
-    ],
+    op_tags=resource_hints(cpu="1", memory="4Gi"),  # Kubernetes requests/limits under dagster-k8s
+    check_description="Every PA survey has an RGB and a NIR patch; the missing ones are listed (not blocking: "
+    "the tabular models do not read patches).",
 )
 def geoplant_patches(
     context: dg.AssetExecutionContext,
@@ -579,13 +511,9 @@ def geoplant_patches(
         [checks.every_survey_has_patch(geoplant_pa_surveys, missing)],
         geoplant_pa_surveys.height,
     )
-    yield dg.Output(
-        df,
-        metadata={
-            **table_metadata(df),
-            "tensor_shape": "(4, 128, 128) uint8: R, G, B, NIR",
-            "surveys_without_patch": len(missing),
-            "arrays": dg.MetadataValue.path(lake.url(PATCH_ARRAYS)),
-        },
-    )
-    yield report.check_result("geoplant_patches_complete", asset_key="geoplant_patches")
+    meta = {
+        "tensor_shape": "(4, 128, 128) uint8: R, G, B, NIR",
+        "surveys_without_patch": len(missing),
+        "arrays": dg.MetadataValue.path(lake.url(PATCH_ARRAYS)),
+    }
+    return Table(df, report, meta)

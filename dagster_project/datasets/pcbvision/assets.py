@@ -1,94 +1,32 @@
 """PCB-Vision ingestion: raw files (folder, S3 or the published Invenio record) → per-board pixel table and RGB
 summary, each validated by a blocking check per board."""
 
-import zipfile
-
 import dagster as dg
-import polars as pl
 
-from dagster_project import records, settings
+from dagster_project import records
 from dagster_project.datasets.pcbvision import checks, source
-from dagster_project.errors import ChecksumMismatchError
-from dagster_project.metadata import table_metadata
-from dagster_project.raw import ingest_raw, is_http, list_source_files, raw_relpath
+from dagster_project.ingest import Table, folder_or_record, raw_files_asset, table_asset
+from dagster_project.raw import is_http, list_source_files, raw_relpath
 from dagster_project.resource_hints import resource_hints
-from dagster_project.resources import SourceCredentials
 from dagster_project.storage import Lake
 from dagster_project.validation import combine, python_report, validate_frame
 
 DATASET = "pcbvision"
-GROUP = "pcbvision"
 LAYOUT_PATTERNS = ("HSI/*", "RGB/*")
-ARCHIVES = "_archives"
-BOARDS = dg.DynamicPartitionsDefinition(name="pcbvision_boards")
+PARTITIONS = dg.DynamicPartitionsDefinition(name="pcbvision_boards")  # one per board
 
 
-class PcbVisionSourceConfig(dg.Config):
-    """Where to read PCB-Vision from. Empty `location` means `CDP_PCBVISION_SOURCE`, else the synthetic sample in
-    `assets/pcbvision`. A folder or `s3://` URL must hold the published layout (HSI/, RGB/); the published data is
-    read from its record page, `https://zenodo.org/records/10617721` or `https://rodare.hzdr.de/record/2704`."""
-
-    location: str = ""
+# The published record (Zenodo 10617721 or Rodare 2704): its archives are unpacked where the layout starts.
+RECORD = records.RecordSource(DATASET, patterns=LAYOUT_PATTERNS, unpack=source.extract_layout)
+list_remote = RECORD.list_remote
 
 
-# ------------------------------------------------------------------------------------------ remote record
-
-
-def record_files(location: str, headers: dict[str, str] | None = None) -> list[records.RemoteFile]:
-    """The files of the published record, from its JSON API (downloaded fresh each time: it is small)."""
-    return records.list_record_files(records.record_api_url(location), DATASET, headers=headers)
-
-
-def ingest_record(lake: Lake, location: str, *, headers=None, log_fn=None) -> pl.DataFrame:
-    """Download the record's archives (resumable; md5 from the record verified before anything reaches the raw
-    area; sha256 in the manifest; an archive whose md5 is unchanged is not downloaded again), keep them as
-    received under `raw/pcbvision/_archives/`, unpack them and copy the published layout into `raw/pcbvision/`
-    like a folder source."""
-    say = log_fn or print
-    try:
-        _, downloaded = records.download_record(
-            lake,
-            DATASET,
-            location,
-            record_files(location, headers),
-            prefix=ARCHIVES,
-            headers=headers,
-            log_fn=say,
-            reuse_unchanged=True,
-        )
-    except ChecksumMismatchError as exc:  # name both digests 'md5:<hex>', as the record publishes them
-        raise ChecksumMismatchError(
-            exc.url, f"md5:{exc.expected}", f"md5:{exc.actual}", algorithm="md5"
-        ) from exc
-    roots = []
-    for d in downloaded:
-        if not (zipfile.is_zipfile(d.local) or d.local.name.endswith((".tar", ".tar.gz", ".tgz"))):
-            say(f"{d.rel}: not an archive, kept in raw only")
-            continue
-        roots.append(
-            source.extract_layout(
-                str(d.local), str(settings.cache_dir() / DATASET / "extracted" / d.file.key)
-            )
-        )
-        say(f"{d.rel}: unpacked to {roots[-1]}")
-    if not roots:
-        raise source.SourceFormatError(
-            location,
-            "record holds an archive with the PCB-Vision layout",
-            str({d.rel: d.file for d in downloaded}),
-        )
-    manifest = None
-    for root in roots:
-        manifest = ingest_raw(lake, DATASET, root, list_source_files(root, LAYOUT_PATTERNS), log_fn=say)
-    return manifest
-
-
-def discover_boards(location: str) -> list[str]:
+def discover_partitions(location: str) -> list[str]:
     """Board partition keys ('pcb<N>') found at a source: cube headers in a folder/S3 layout, or the members of
     the record's zip archives (read remotely: only the zip directory is fetched, by HTTP range requests)."""
     if is_http(location):
         names: list[str] = []
-        for f in record_files(location):
+        for f in RECORD.files(location):
             if f.key.lower().endswith(".zip"):
                 names += records.remote_zip_names(f.url)
         boards = source.boards_in(names) if names else list(range(1, source.N_BOARDS + 1))
@@ -102,49 +40,25 @@ def partitions_for_files(location: str, changed: list[str]) -> list[str]:
     the published record) affects every board found at the source."""
     boards = [source.board_of_file(rel) for rel in changed]
     if any(b is None for b in boards):
-        return discover_boards(location)
+        return discover_partitions(location)
     return sorted({source.partition_key(b) for b in boards}, key=source.board_of)
-
-
-def list_remote(location: str) -> dict[str, str]:
-    """{file name: checksum} of the published record, for the source sensor (the record API has no mtimes)."""
-    return {f.key: f.checksum or f"size:{f.size}" for f in record_files(location)}
 
 
 # ------------------------------------------------------------------------------------------ assets
 
 
-@dg.asset(name="pcbvision_raw_files", group_name=GROUP, kinds={"python", "envi"})
-def pcbvision_raw_files(
-    context: dg.AssetExecutionContext,
-    config: PcbVisionSourceConfig,
-    lake: Lake,
-    credentials: SourceCredentials,
-) -> pl.DataFrame:
-    """PCB-Vision source files (ENVI cubes and masks, JPEG/PNG images) copied byte for byte into `raw/pcbvision/`
-    in the published layout, with their manifest (size, sha256, source URL, retrieval time). From the published
-    record, its archives are kept as downloaded under `raw/pcbvision/_archives/` and unpacked. Unchanged files are
-    not copied again."""
-    location = config.location or settings.source_location(DATASET)
-    context.log.info(f"reading PCB-Vision from {location}")
-    if is_http(location):
-        manifest = ingest_record(
-            lake, location, headers=credentials.zenodo_headers(), log_fn=context.log.info
-        )
-    else:
-        manifest = ingest_raw(
-            lake, DATASET, location, list_source_files(location, LAYOUT_PATTERNS), log_fn=context.log.info
-        )
-    boards = source.boards_in(manifest["relpath"].to_list())
-    context.add_output_metadata(
-        {
-            **table_metadata(manifest),
-            "source": location,
-            "total_bytes": int(manifest["size"].sum()),
-            "boards": dg.MetadataValue.json(boards),
-        }
-    )
-    return manifest
+pcbvision_raw_files = raw_files_asset(
+    DATASET,
+    kinds={"python", "envi"},
+    ingest=folder_or_record(LAYOUT_PATTERNS, RECORD),
+    metadata=lambda m: {"boards": dg.MetadataValue.json(source.boards_in(m["relpath"].to_list()))},
+    description="PCB-Vision source files (ENVI cubes and masks, JPEG/PNG images) copied byte for byte into "
+    "`raw/pcbvision/` in the published layout, with their manifest (size, sha256, source URL, retrieval time). "
+    "A folder or `s3://` URL must hold the published layout (HSI/, RGB/); the published data is read from its "
+    "record page, `https://zenodo.org/records/10617721` or `https://rodare.hzdr.de/record/2704`, whose "
+    "archives are kept as downloaded under `raw/pcbvision/_archives/` and unpacked. Unchanged files are not "
+    "copied again.",
+)
 
 
 class BoardPixelsConfig(dg.Config):
@@ -210,24 +124,16 @@ def write_board_table(
     return reader.result()
 
 
-@dg.asset(
-    name="pcbvision_board_pixels",
+@table_asset(
+    "pcbvision_board_pixels",
+    dataset=DATASET,
     op_tags=resource_hints(cpu="1", memory="4Gi"),  # Kubernetes requests/limits under dagster-k8s
-    group_name=GROUP,
-    kinds={"polars", "parquet"},
-    partitions_def=BOARDS,
+    partitions_def=PARTITIONS,
     deps=[dg.AssetKey("pcbvision_raw_files")],
-    check_specs=[
-        dg.AssetCheckSpec(
-            "pcbvision_board_pixels_valid",
-            asset="pcbvision_board_pixels",
-            blocking=True,
-            description="Per board: header size = data file size, 224 bands, mask shape = cube shape, General and "
-            "Monoseg mask values in {0,1,2,3}, finite spectra, spectral continuity (median adjacent-band correlation "
-            ">= 0.9 on evenly spaced pixels: a header whose interleave does not describe the bytes scrambles the "
-            "cube), and GX rules on the pixel table's columns.",
-        )
-    ],
+    check_description="Per board: header size = data file size, 224 bands, mask shape = cube shape, General and "
+    "Monoseg mask values in {0,1,2,3}, finite spectra, spectral continuity (median adjacent-band correlation "
+    ">= 0.9 on evenly spaced pixels: a header whose interleave does not describe the bytes scrambles the "
+    "cube), and GX rules on the pixel table's columns.",
 )
 def pcbvision_board_pixels(context: dg.AssetExecutionContext, config: BoardPixelsConfig, lake: Lake):
     """One row per hyperspectral pixel of one board: position (line, sample), General and Monoseg class (0 others,
@@ -260,10 +166,11 @@ def pcbvision_board_pixels(context: dg.AssetExecutionContext, config: BoardPixel
     )
     report = combine(suite, python_report(suite, checks.board_python_rules(bp), df.height), gx)
     counts = df.group_by("label").len().sort("label")
-    yield dg.Output(
+    return Table(  # the pixel table was streamed to parquet above; `df` is its scalar columns
         None,
+        report,
+        describe=df,
         metadata={
-            **table_metadata(df),
             "path": dg.MetadataValue.path(lake.url(rel)),
             "board": board,
             "hsi_split": source.hsi_split(board),
@@ -285,24 +192,15 @@ def pcbvision_board_pixels(context: dg.AssetExecutionContext, config: BoardPixel
             "files": dg.MetadataValue.json(bp.files),
         },
     )
-    yield report.check_result("pcbvision_board_pixels_valid", asset_key="pcbvision_board_pixels")
 
 
-@dg.asset(
-    name="pcbvision_rgb_images",
-    group_name=GROUP,
-    kinds={"polars", "parquet"},
-    partitions_def=BOARDS,
+@table_asset(
+    "pcbvision_rgb_images",
+    dataset=DATASET,
+    partitions_def=PARTITIONS,
     deps=[dg.AssetKey("pcbvision_raw_files")],
-    check_specs=[
-        dg.AssetCheckSpec(
-            "pcbvision_rgb_images_valid",
-            asset="pcbvision_rgb_images",
-            blocking=True,
-            description="Per board: RGB JPEG and PNG masks decode, masks have the photograph's size, mask values "
-            "in {0,1,2,3}.",
-        )
-    ],
+    check_description="Per board: RGB JPEG and PNG masks decode, masks have the photograph's size, mask values "
+    "in {0,1,2,3}.",
 )
 def pcbvision_rgb_images(context: dg.AssetExecutionContext, lake: Lake):
     """One row per board summarising its RGB photograph (Teledyne Dalsa C4020): size, mean colour, pixel counts
@@ -316,7 +214,4 @@ def pcbvision_rgb_images(context: dg.AssetExecutionContext, lake: Lake):
         context.log.info(f"board {board}: no RGB photograph in this release; the RGB table has no row for it")
     suite = f"pcbvision_rgb_images_{context.partition_key}"
     report = python_report(suite, checks.rgb_python_rules(rgb), df.height)
-    yield dg.Output(
-        df, metadata={**table_metadata(df), "optional_parts_found": dg.MetadataValue.json(rgb.parts)}
-    )
-    yield report.check_result("pcbvision_rgb_images_valid", asset_key="pcbvision_rgb_images")
+    return Table(df, report, {"optional_parts_found": dg.MetadataValue.json(rgb.parts)})
