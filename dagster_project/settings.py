@@ -21,7 +21,9 @@ other module to it): a reader here per setting, so the names, defaults and meani
 Each reader reads the environment when called, not at import, so a changed variable applies to the next run.
 """
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -170,3 +172,21 @@ def sensor_max_attempts() -> int:
     """`CDP_SENSOR_MAX_ATTEMPTS` (default 3): how often a source sensor runs one piece of work (a raw copy, a
     partition) for the same source files before it waits for the files to change."""
     return max(1, int(os.environ.get("CDP_SENSOR_MAX_ATTEMPTS") or 3))
+
+
+POLARS_CSV_CHUNK_ENV = "POLARS_CSV_CHUNK_SIZE"
+
+
+@contextlib.contextmanager
+def polars_csv_chunk_size(chunk_bytes: int) -> Iterator[None]:
+    """Set polars' CSV read-ahead chunk (`POLARS_CSV_CHUNK_SIZE`, read by polars when each query starts) for the
+    queries collected inside the block, then restore it. A value the operator set is left as it is. The variable is
+    process-wide: collect no other thread's polars query meanwhile."""
+    if POLARS_CSV_CHUNK_ENV in os.environ:
+        yield
+        return
+    os.environ[POLARS_CSV_CHUNK_ENV] = str(chunk_bytes)
+    try:
+        yield
+    finally:
+        os.environ.pop(POLARS_CSV_CHUNK_ENV, None)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
@@ -21,6 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from PIL import Image, UnidentifiedImageError
 
+from dagster_project import settings
 from dagster_project.errors import SourceFormatError
 
 REPO_SAMPLE = Path(__file__).resolve().parents[3] / "assets" / "geoplant"
@@ -389,23 +389,15 @@ def group_surveys(long: pl.DataFrame) -> pl.DataFrame:
 # 5M rows / 402 MB: scan + count alone peaks 289 MB over the imports at 32 MB chunks, 59 MB at 1 MB). 1 MB chunks
 # (about 12k rows, still several morsels per partition writer's row group) cost no measurable CPU.
 PO_CSV_CHUNK_BYTES = 1 << 20
-CSV_CHUNK_ENV = "POLARS_CSV_CHUNK_SIZE"
+CSV_CHUNK_ENV = settings.POLARS_CSV_CHUNK_ENV
 
 
-@contextlib.contextmanager
-def po_read_ahead(chunk_bytes: int = PO_CSV_CHUNK_BYTES) -> Iterator[None]:
+def po_read_ahead(chunk_bytes: int = PO_CSV_CHUNK_BYTES) -> contextlib.AbstractContextManager[None]:
     """Bound polars' CSV read-ahead to `chunk_bytes` per chunk for the queries collected inside the block (the
     knob is only an environment variable, read at the start of each query), then restore it. A value the operator
     set in the environment is left as it is. Collect no other thread's polars query meanwhile: the variable is
     process-wide."""
-    if CSV_CHUNK_ENV in os.environ:
-        yield
-        return
-    os.environ[CSV_CHUNK_ENV] = str(chunk_bytes)
-    try:
-        yield
-    finally:
-        os.environ.pop(CSV_CHUNK_ENV, None)
+    return settings.polars_csv_chunk_size(chunk_bytes)
 
 
 def scan_po(path: str, *, file: str | None = None) -> pl.LazyFrame:
