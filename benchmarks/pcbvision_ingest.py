@@ -53,10 +53,10 @@ def _worker(mode: str, src: str, out: str) -> dict:
     lake = Lake(root=out)
     boards = source.boards_in([str(p.relative_to(src)) for p in Path(src).rglob("*.hdr")])
     rss_imports = harness.peak_rss_mb()
-    pixels, seconds, read_s = 0, 0.0, 0.0
+    pixels, seconds, read_s, cpu = 0, 0.0, 0.0, 0.0
     for board in boards:
         rel = f"tables/bench/{board}/data.parquet"
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if mode == "platform":
             reader = source.BoardReader(fs, src, board)
             bp = assets.write_board_table(lake, rel, reader, assets.BoardPixelsConfig().block_lines)
@@ -84,12 +84,15 @@ def _worker(mode: str, src: str, out: str) -> dict:
             n = df.height
             del cube, spectra, df
         seconds += time.perf_counter() - t0
+        cpu += time.process_time() - c0
         pixels += n
     return {
         "mode": mode,
         "pixels": pixels,
         "seconds": seconds,
         "read_seconds": read_s,
+        "cpu_seconds": cpu,  # all threads: on a busy machine the wall-clock ratio tends to the CPU ratio
+        "parquet_mb": sum(f.stat().st_size for f in Path(out, "tables").rglob("*.parquet")) / 1e6,
         "rss_imports_mb": rss_imports,
         "peak_rss_mb": harness.peak_rss_mb(),
     }

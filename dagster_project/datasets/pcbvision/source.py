@@ -558,11 +558,14 @@ class Preprocessing:
     drop_first_bands: int = 10
 
     def apply(self, block: np.ndarray) -> np.ndarray:
-        out = block[..., self.drop_first_bands :].astype(np.float32, copy=False)
-        if self.clip:  # maximum/minimum into one new array: np.clip's wrapper is several times slower
-            out = np.maximum(out, np.float32(self.clip_min))
-            np.minimum(out, np.float32(self.clip_max), out=out)
-        return out
+        kept = block[..., self.drop_first_bands :]
+        if not self.clip:
+            return kept.astype(np.float32, copy=False)
+        # One pass over the kept bands straight into a new contiguous float32 array (NaN stays NaN). The bounds
+        # are float32 scalars so that a float32 block is not promoted to float64 on the way.
+        out = np.empty(kept.shape, np.float32)
+        lo, hi = np.float32(self.clip_min), np.float32(self.clip_max)
+        return np.clip(kept, lo, hi, out=out, casting="same_kind")
 
 
 def to_reflectance(block: np.ndarray, header: EnviHeader) -> np.ndarray:
