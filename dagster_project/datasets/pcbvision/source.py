@@ -775,9 +775,13 @@ class BoardReader:
             del block
             n_lines = refl.shape[0]
             first, n = line0 * h.samples, n_lines * h.samples
-            self.nonfinite.add(~np.isfinite(refl).all(axis=2), np.zeros(refl.shape[:2]), line0)
-            self.negatives += int(np.count_nonzero(refl < 0))
-            self.above += int(np.count_nonzero(refl > 1))
+            # The value checks share one boolean scratch array (a new one per rule costs page faults per block).
+            scratch = np.empty(refl.shape, np.bool_)
+            np.isfinite(refl, out=scratch)
+            self.nonfinite.add(~scratch.all(axis=2), np.zeros(refl.shape[:2]), line0)
+            self.negatives += int(np.count_nonzero(np.less(refl, 0, out=scratch)))
+            self.above += int(np.count_nonzero(np.greater(refl, 1, out=scratch)))
+            del scratch
             flat = refl.reshape(n, h.bands)
             here = sampled[(sampled >= first) & (sampled < first + n)] - first
             self._continuity.append(flat[here].copy())
