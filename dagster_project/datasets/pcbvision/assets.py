@@ -180,12 +180,11 @@ def board_table_relpath(board: int) -> str:
 # - BYTE_STREAM_SPLIT puts the same byte of every float side by side, so the slowly varying sign/exponent bytes
 #   compress even with LZ4 (LZ4_RAW: the board file is ~9% smaller than the authors' reading written with polars'
 #   default zstd, at a fraction of zstd's CPU; zstd level 1 saves ~5% more space for ~25% more write time);
-# - values go to the encoder in large batches; dictionary encoding and min/max statistics stay on the narrow
-#   columns only (on float spectra they are useless and cost as much as the compression).
+# - dictionary encoding and min/max statistics stay on the narrow columns only (on float spectra they are
+#   useless and cost as much as the compression).
 # pyarrow names the spectrum's leaf column after its compliant nested type.
 SPECTRUM_LEAF = "spectrum.list.element"
 COMPRESSION = "lz4"
-WRITE_BATCH_VALUES = 64 * 1024
 WRITE_QUEUE = 2  # blocks handed to the writer thread and not written yet
 
 
@@ -246,7 +245,6 @@ def write_board_table(
                         fh,
                         schema,
                         compression=COMPRESSION,
-                        write_batch_size=WRITE_BATCH_VALUES,
                         use_dictionary=narrow_columns,
                         write_statistics=narrow_columns,
                         use_byte_stream_split=[SPECTRUM_LEAF],
