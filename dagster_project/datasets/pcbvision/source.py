@@ -775,7 +775,7 @@ class BoardReader:
             del block
             n_lines = refl.shape[0]
             first, n = line0 * h.samples, n_lines * h.samples
-            # The value checks share one boolean scratch array (a new one per rule costs page faults per block).
+            # The value checks share one boolean scratch array instead of allocating one per rule.
             scratch = np.empty(refl.shape, np.bool_)
             np.isfinite(refl, out=scratch)
             self.nonfinite.add(~scratch.all(axis=2), np.zeros(refl.shape[:2]), line0)
