@@ -338,6 +338,42 @@ def test_read_board_pixel_table():
     assert raw.pixels.schema["spectrum"].size == 224
 
 
+def test_streamed_board_table_is_the_board_read_whole_with_compact_spectra(tmp_path):
+    """What the board asset writes (`write_board_table`, a block of lines at a time) is exactly `read_board`'s
+    table, a row group per block; the spectrum is stored non-null and byte-stream-split, with statistics on the
+    narrow columns only, and DuckDB (dbt) reads it back, NaN included."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from dagster_project.datasets.pcbvision import assets
+    from dagster_project.storage import Lake
+
+    root = copy_tree(SAMPLE, tmp_path / "src")
+    cube_file = root / "HSI/pcb5/pcb5"
+    cube = np.fromfile(cube_file, "<f4").reshape(13, 16, 224)
+    cube[6, 2, 100] = np.nan
+    cube.tofile(cube_file)
+    lake = Lake(root=str(tmp_path / "lake"))
+    bp = assets.write_board_table(lake, "t/data.parquet", source.BoardReader(LOCAL, str(root), 5), 4)
+    whole = source.read_board(LOCAL, str(root), 5)
+    df = lake.read_parquet("t/data.parquet")
+    assert df.drop("spectrum").equals(whole.pixels.drop("spectrum")) and bp.rows == df.height == 13 * 16
+    np.testing.assert_array_equal(df["spectrum"].to_numpy(), whole.pixels["spectrum"].to_numpy())
+    assert bp.nonfinite.count == 1 and df.schema["spectrum"] == whole.pixels.schema["spectrum"]
+    path = lake.path("t/data.parquet")
+    meta = pq.ParquetFile(path).metadata
+    assert meta.num_row_groups == 4  # 13 lines in blocks of 4
+    leaf = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
+    spectrum = meta.row_group(0).column(leaf[assets.SPECTRUM_LEAF])
+    assert "BYTE_STREAM_SPLIT" in spectrum.encodings and spectrum.statistics is None
+    assert meta.row_group(0).column(leaf["line"]).statistics.has_min_max
+    assert not pq.read_schema(path).field("spectrum").nullable
+    nan_rows = duckdb.sql(
+        f"select line, sample from read_parquet('{path}') where isnan(spectrum[91])"  # raw band 100
+    ).fetchall()
+    assert nan_rows == [(6, 2)]
+
+
 def test_mask_value_7_and_nonfinite_spectra_are_reported_with_file_line_sample(tmp_path):
     root = copy_tree(SAMPLE, tmp_path / "src")
     mask_file = root / "HSI/General_masks/5"

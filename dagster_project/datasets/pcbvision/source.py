@@ -558,11 +558,14 @@ class Preprocessing:
     drop_first_bands: int = 10
 
     def apply(self, block: np.ndarray) -> np.ndarray:
-        out = block[..., self.drop_first_bands :].astype(np.float32, copy=False)
-        if self.clip:  # maximum/minimum into one new array: np.clip's wrapper is several times slower
-            out = np.maximum(out, np.float32(self.clip_min))
-            np.minimum(out, np.float32(self.clip_max), out=out)
-        return out
+        kept = block[..., self.drop_first_bands :]
+        if not self.clip:
+            return kept.astype(np.float32, copy=False)
+        # One pass over the kept bands straight into a new contiguous float32 array (NaN stays NaN). The bounds
+        # are float32 scalars so that a float32 block is not promoted to float64 on the way.
+        out = np.empty(kept.shape, np.float32)
+        lo, hi = np.float32(self.clip_min), np.float32(self.clip_max)
+        return np.clip(kept, lo, hi, out=out, casting="same_kind")
 
 
 def to_reflectance(block: np.ndarray, header: EnviHeader) -> np.ndarray:
@@ -772,9 +775,13 @@ class BoardReader:
             del block
             n_lines = refl.shape[0]
             first, n = line0 * h.samples, n_lines * h.samples
-            self.nonfinite.add(~np.isfinite(refl).all(axis=2), np.zeros(refl.shape[:2]), line0)
-            self.negatives += int(np.count_nonzero(refl < 0))
-            self.above += int(np.count_nonzero(refl > 1))
+            # The value checks share one boolean scratch array instead of allocating one per rule.
+            scratch = np.empty(refl.shape, np.bool_)
+            np.isfinite(refl, out=scratch)
+            self.nonfinite.add(~scratch.all(axis=2), np.zeros(refl.shape[:2]), line0)
+            self.negatives += int(np.count_nonzero(np.less(refl, 0, out=scratch)))
+            self.above += int(np.count_nonzero(np.greater(refl, 1, out=scratch)))
+            del scratch
             flat = refl.reshape(n, h.bands)
             here = sampled[(sampled >= first) & (sampled < first + n)] - first
             self._continuity.append(flat[here].copy())
