@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 import polars as pl
 
-from .layout import CENTRE, FOOTPRINT_SCHEMA, GEDI_START_MISSION, NODATA, S2_BANDS
+from .layout import BLOCK, CENTRE, FOOTPRINT_SCHEMA, GEDI_START_MISSION, NODATA, S2_BANDS
 
 # ----------------------------------------------------------------------------------------------------
 # Transforms (vectorised over footprints)
@@ -215,3 +215,17 @@ def footprints_from_patches(patches: pl.DataFrame) -> pl.DataFrame:
     return df.select([pl.col(k).cast(v) for k, v in FOOTPRINT_SCHEMA.items()]).with_columns(
         pl.col(pl.Float32, pl.Float64).fill_nan(None)
     )
+
+
+def footprints_from_patch_file(fs, path: str, batch_size: int = BLOCK) -> pl.DataFrame:
+    """``footprints_from_patches`` of a patch table stored as parquet, read ``batch_size`` footprints at a time
+    (the table is written a block per row group): memory holds one block of patch arrays and the footprint table
+    (~0.4 kB per footprint), never the patch table whole. The rows are the table's, in its order."""
+    import pyarrow.parquet as pq
+
+    with fs.open(path, "rb") as fh:
+        frames = [
+            footprints_from_patches(pl.from_arrow(batch))
+            for batch in pq.ParquetFile(fh).iter_batches(batch_size=batch_size)
+        ]
+    return pl.concat(frames) if frames else pl.DataFrame(schema=FOOTPRINT_SCHEMA)
