@@ -75,22 +75,25 @@ class PatchSummary:
         scalars = patches.select([c for c, t in patches.schema.items() if not isinstance(t, pl.Array)])
         worst: dict[tuple[str, str], np.ndarray] = {}
         nodata: dict[tuple[str, str], np.ndarray] = {}
-        arrays = {c: _per_channel(patches[c].to_numpy()) for c in {*RANGES, *NODATA_COLUMNS}}
-        for col, (lo, hi) in RANGES.items():
+        for col in dict.fromkeys([*RANGES, *NODATA_COLUMNS]):  # one array column in memory at a time
+            arr = _per_channel(patches[col].to_numpy())
             for c, name in enumerate(_bands(col)):
-                band = arrays[col][:, c].reshape(len(patches), -1)
-                with np.errstate(invalid="ignore"):
-                    bad = (band < lo) | (band > hi)
-                # the first bad pixel of largest magnitude (non-bad pixels rank below every bad one)
-                pick = np.argmax(np.where(bad, np.abs(band), -1.0), axis=1) if band.size else np.zeros(0, int)
-                w = band[np.arange(len(band)), pick] if band.size else np.zeros(len(band), band.dtype)
-                worst[(col, name)] = np.where(bad.any(axis=1), w, np.nan).astype(band.dtype)
-        for col in NODATA_COLUMNS:
-            for c, name in enumerate(_bands(col)):
-                band = arrays[col][:, c]
-                nodata[(col, name)] = (
-                    np.isnan(band).reshape(len(band), -1).mean(axis=1) if len(band) else np.zeros(0)
-                )
+                band = arr[:, c].reshape(len(arr), -1)
+                if col in RANGES:
+                    lo, hi = RANGES[col]
+                    with np.errstate(invalid="ignore"):
+                        bad = (band < lo) | (band > hi)
+                    # the first bad pixel of largest magnitude (non-bad pixels rank below every bad one)
+                    pick = (
+                        np.argmax(np.where(bad, np.abs(band), -1.0), axis=1)
+                        if band.size
+                        else np.zeros(0, int)
+                    )
+                    w = band[np.arange(len(band)), pick] if band.size else np.zeros(0, band.dtype)
+                    worst[(col, name)] = np.where(bad.any(axis=1), w, np.nan).astype(band.dtype)
+                if col in NODATA_COLUMNS:
+                    nodata[(col, name)] = np.isnan(band).mean(axis=1) if len(band) else np.zeros(0)
+            del arr
         return cls(scalars, worst, nodata)
 
     @classmethod

@@ -226,11 +226,12 @@ FOOTPRINT_INPUTS = [
 ]
 
 
-def footprints_from_patch_file(fs, path: str, batch_size: int = BLOCK) -> pl.DataFrame:
+def footprints_from_patch_file(fs, path: str, batch_size: int = BLOCK // 4) -> pl.DataFrame:
     """``footprints_from_patches`` of a patch table stored as parquet, read a row group (the table is written a
-    block per row group) and at most ``batch_size`` footprints at a time: memory holds one block of patch arrays
-    and the footprint table (~0.4 kB per footprint), never the patch table whole. The rows are the table's, in
-    its order. Pre-buffering is off: its read cache would keep every row group read so far until the end."""
+    block per row group) and ``batch_size`` footprints at a time: memory holds one row group's compressed column
+    chunks, one batch of patch arrays with the summary's temporaries (``nanmean`` copies them), and the footprint
+    table (~0.4 kB per footprint), never the patch table whole. The rows are the table's, in its order.
+    Pre-buffering is off: its read cache would keep every row group read so far until the end."""
     import pyarrow.parquet as pq
 
     with fs.open(path, "rb") as fh:
