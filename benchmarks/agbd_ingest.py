@@ -10,9 +10,11 @@ Workloads (issue 17):
   ~157 MB), and a shard of a tenth of the rows.
 
 Readers:
-- platform (hdf5 / hf): for every tile, `source.read_tile` (all transforms, layout / schema validation) -> patch
-  table written to parquet -> `transforms.footprints_from_patches`, i.e. the work of the `agbd_patches` and
-  `agbd_footprints` assets without Dagster and GX.
+- platform (hdf5 / hf): for every tile, `source.iter_tile` (all transforms, layout / schema validation, blocks of
+  `layout.BLOCK` footprints) streamed by `assets.write_patch_table` into the tile's parquet file with the rules'
+  per-block summaries -> `checks.patch_python_rules` -> `transforms.footprints_from_patch_file` (the footprint
+  table from the file, a row group at a time), i.e. the work of the `agbd_patches` and `agbd_footprints` assets
+  without Dagster and GX.
 - authors (hdf5): the access pattern of `Models/dataset.py` `GEDIDataset.__getitem__`: footprint by footprint,
   h5py slices of every source, reflectance / gamma-naught transforms, centre values.
 - rows (hf): the access pattern of the authors' HF instructions (`load_dataset(..., streaming=True)`, then
@@ -21,7 +23,9 @@ Readers:
     .venv/bin/python -m benchmarks.agbd_ingest                          # full size (minutes)
     .venv/bin/python -m benchmarks.agbd_ingest --footprints 2000 --rows 600   # quick look
 
-Each reader runs `--repeat` times in a fresh subprocess (peak RSS = VmHWM of that process); the fastest is kept.
+Each reader runs `--repeat` times in a fresh subprocess (peak RSS = VmHWM of that process), the baseline and the
+platform alternating, and the medians (seconds, peak RSS) are kept: the machine is shared, alternating puts both
+under the same load. Peak-RSS ratios do not depend on the load; throughput ratios do.
 Targets are reported with `harness.record_target`; see the note of each for what limits it.
 
 Measured 2026-11-30 on the shared 2-core dev machine under a load average of 12-14 (other engineers' tests;
@@ -42,6 +46,7 @@ table of a tile written in row groups of footprint blocks instead of returned as
 chunks of 1 cost both readers the same decompression; the authors' loop pays ~25 h5py calls per footprint on top.
 """
 
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -49,18 +54,24 @@ from benchmarks import harness
 
 
 def _platform(src: str, out: str) -> int:
+    """The work of the `agbd_patches` and `agbd_footprints` assets without Dagster and GX: every tile streamed in
+    blocks into its parquet file with the rules' summaries, the plain-Python rules, then the footprint table read
+    back from the file a row group at a time."""
     import fsspec
 
-    from dagster_project.datasets.agbd import source, transforms
+    from dagster_project.datasets.agbd import assets, checks, source, transforms
+    from dagster_project.storage import Lake
 
     fs = fsspec.filesystem("file")
+    lake = Lake(root=out)
     index = source.tile_index(fs, src)
     n = 0
     for tile in sorted(index["tile"].unique()):
-        patches = source.read_tile(fs, src, tile, source.tile_sources(index, tile))
-        patches.write_parquet(Path(out, f"{tile}.parquet"))
-        n += transforms.footprints_from_patches(patches).height
-        del patches
+        rel = assets.patch_table_relpath(tile)
+        blocks = source.iter_tile(fs, src, tile, source.tile_sources(index, tile))
+        summary = assets.write_patch_table(lake, rel, blocks)
+        checks.patch_python_rules(summary)
+        n += transforms.footprints_from_patch_file(lake.fs, lake.path(rel)).height
     return n
 
 
@@ -127,7 +138,8 @@ def _worker(mode: str, src: str) -> dict:
     import polars  # noqa: F401
     import pyarrow.parquet  # noqa: F401
 
-    from dagster_project.datasets.agbd import source  # noqa: F401
+    from dagster_project.datasets.agbd import assets, checks, source, transforms  # noqa: F401
+    from dagster_project.storage import Lake  # noqa: F401
 
     def work() -> dict:
         with tempfile.TemporaryDirectory(prefix="agbd-bench-out-") as out:
@@ -138,6 +150,26 @@ def _worker(mode: str, src: str) -> dict:
     return harness.timed(mode, work)
 
 
+def _interleaved(pair: tuple[str, str], src: Path, repeat: int) -> dict[str, dict]:
+    """`repeat` runs of each reader of `pair`, alternating (baseline, ours, baseline, ...), each in a fresh
+    process; per reader the median seconds and the median peak RSS. The machine is shared: alternating exposes
+    both readers to the same load, and the median is robust to one disturbed run either way."""
+    runs: dict[str, list[dict]] = {mode: [] for mode in pair}
+    for _ in range(repeat):
+        for mode in pair:
+            runs[mode].append(harness.best_of("benchmarks.agbd_ingest", [mode, str(src)], 1))
+    out = {}
+    for mode, rs in runs.items():
+        out[mode] = {
+            **rs[0],
+            "seconds": statistics.median(r["seconds"] for r in rs),
+            "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in rs),
+            "rss_imports_mb": statistics.median(r["rss_imports_mb"] for r in rs),
+            "runs": len(rs),
+        }
+    return out
+
+
 def _fmt_rate(r: dict) -> str:
     return f"{r['footprints'] / r['seconds']:,.0f} fp/s, {r['peak_rss_mb']:,.0f} MB"
 
@@ -146,7 +178,9 @@ def main() -> None:
     parser = harness.argument_parser(__doc__, ("MODE", "SRC"))
     parser.add_argument("--footprints", type=int, default=20_000, help="footprints of the HDF5 tile")
     parser.add_argument("--rows", type=int, default=6_000, help="rows of the HF shard")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per reader and size; the fastest is kept")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per reader and size, interleaved; the medians are kept"
+    )
     args = parser.parse_args()
     if harness.worker_main(args, _worker):
         return
@@ -175,8 +209,9 @@ def main() -> None:
                 src = Path(tmp) / f"{fmt}-{size}"
                 write(src, **{kw: size})
                 mb = sum(p.stat().st_size for p in src.rglob("*") if p.is_file()) / 1e6
+                runs = _interleaved(pair, src, args.repeat)
                 for mode in pair:
-                    r = harness.best_of("benchmarks.agbd_ingest", [mode, str(src)], args.repeat)
+                    r = runs[mode]
                     r["mb"] = mb
                     results[(fmt, size, mode)] = r
                     print(
@@ -209,8 +244,9 @@ def _record(results: dict, footprints: int, rows: int) -> None:
         ours["peak_rss_mb"] / base["peak_rss_mb"],
         "throughput >= 1.0x the authors' per-footprint loop",
         ratio >= 1.0,
-        "both decompress every gzip chunk of 1 footprint; the platform reads each dataset whole (one h5py call "
-        "per dataset, not per footprint) and also writes the patch table",
+        "both decompress every gzip chunk of 1 footprint; the platform reads each dataset a block of footprints at "
+        "a time (one h5py call per dataset and block, not per footprint), and also writes the patch table, checks "
+        "it and reads it back for the footprint table",
     )
     small = results[("hdf5", h_small, "platform-hdf5")]
     growth = ours["peak_rss_mb"] / small["peak_rss_mb"]
@@ -223,8 +259,9 @@ def _record(results: dict, footprints: int, rows: int) -> None:
         growth,
         "peak RSS at 10x the footprints <= 1.2x the peak at 1x",
         growth <= 1.2,
-        "a tile is the partition: its patch table (~48 kB per footprint as float32 25x25 arrays) is one frame "
-        "in memory, so memory is flat in the number of tiles but grows with the largest tile",
+        "a tile is read, checked and written in blocks of 1,024 footprints (~48 kB each as float32 25x25 arrays) "
+        "and the footprint table is read back a row group at a time: what still grows with the tile is its "
+        "scalar columns, rule summaries and footprint table (~1 kB per footprint)",
     )
     ours, base = results[("hf", rows, "platform-hf")], results[("hf", rows, "rows")]
     ratio = base["seconds"] / ours["seconds"]
@@ -237,7 +274,8 @@ def _record(results: dict, footprints: int, rows: int) -> None:
         ours["peak_rss_mb"] / base["peak_rss_mb"],
         "throughput >= 1.0x the authors' per-row access",
         ratio >= 1.0,
-        "the platform reads one row group of one tile at a time and converts `input` to numpy in one call",
+        "the platform reads record batches of the tile's row groups and converts `input` to numpy in one call "
+        "per batch",
     )
     small = results[("hf", rows // 10, "platform-hf")]
     growth = ours["peak_rss_mb"] / small["peak_rss_mb"]
@@ -250,7 +288,9 @@ def _record(results: dict, footprints: int, rows: int) -> None:
         growth,
         "peak RSS at 10x the footprints <= 1.2x the peak at 1x",
         growth <= 1.2,
-        "rows are read per tile and row group, but a tile's patch table is one frame (8 tiles per shard here)",
+        "rows are converted per record batch and gathered into blocks of <= 1,024 per tile; with 8 tiles per shard "
+        "a tile is ~75 rows at 1x and ~750 at 10x, so the 10x blocks are larger (the 1x run never fills one): "
+        "that, not the shard size, is the growth",
     )
 
 

@@ -7,7 +7,7 @@ import os
 import shutil
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import dagster as dg
 import fsspec
@@ -139,6 +139,59 @@ class Lake(dg.ConfigurableResource):
     def write_parquet(self, df: pl.DataFrame, relpath: str, **kwargs) -> None:
         with self.atomic_open(relpath, "wb") as f:
             df.write_parquet(f, **kwargs)
+
+    def write_parquet_stream(
+        self,
+        relpath: str,
+        tables: Iterable,
+        *,
+        schema=None,
+        overlap: bool = True,
+        **writer_kwargs,
+    ) -> int:
+        """Write `tables` (polars DataFrames or pyarrow Tables of one schema, e.g. the blocks of a generator) one
+        after another into ONE parquet file at `relpath`, each as its own row group(s), atomically (`atomic_open`:
+        an error part-way leaves the previous file, or none). Memory holds the table being written and the one
+        being produced, never the whole file. Returns the number of rows written.
+
+        `schema` (a pyarrow schema) is what an empty iterable writes; otherwise the first table's schema is used.
+        `writer_kwargs` go to `pyarrow.parquet.ParquetWriter` (default `compression="zstd"`, as polars writes).
+        With `overlap`, table N is encoded and compressed in a writer thread (pyarrow releases the GIL) while the
+        caller produces table N+1, so reading and writing overlap on two cores; at most one table waits."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        import pyarrow.parquet as pq
+
+        writer_kwargs.setdefault("compression", "zstd")
+        rows = 0
+        with self.atomic_open(relpath, "wb") as fh, ThreadPoolExecutor(1, "lake-parquet-writer") as pool:
+            writer, pending = None, None
+            try:
+                for table in tables:
+                    if isinstance(table, pl.DataFrame):
+                        table = table.to_arrow()
+                    if writer is None:
+                        writer = pq.ParquetWriter(fh, table.schema, **writer_kwargs)
+                    if pending is not None:
+                        pending.result()  # re-raises a write error here
+                    rows += table.num_rows
+                    if overlap:
+                        pending = pool.submit(writer.write_table, table)
+                    else:
+                        writer.write_table(table)
+                    del table
+                if pending is not None:
+                    pending.result()
+                if writer is None:
+                    if schema is None:
+                        raise ValueError(f"{relpath}: no tables to write and no schema for an empty file")
+                    writer = pq.ParquetWriter(fh, schema, **writer_kwargs)
+            finally:
+                if pending is not None:
+                    pending.exception()  # never close the writer under a running write
+                if writer is not None:
+                    writer.close()
+        return rows
 
     def read_parquet(self, relpath: str, **kwargs) -> pl.DataFrame:
         with self.fs.open(self.path(relpath), "rb") as f:

@@ -24,7 +24,7 @@ def _failed(results) -> dict[str, object]:
 
 
 def test_sample_tile_passes_every_rule(tile):
-    assert _failed(checks.patch_python_rules(tile)) == {}
+    assert _failed(checks.patch_python_rules(checks.PatchSummary.of(tile))) == {}
     index = source.tile_index(fsspec.filesystem("file"), str(SAMPLE))
     assert checks.split_coverage_rule(index).passed
 
@@ -44,7 +44,7 @@ def test_reflectance_out_of_range_names_band_and_footprint(tile):
     s2 = tile["s2_reflectance"].to_numpy().copy()
     s2[3, 7, 0, 0] = 3.5  # B08
     broken = tile.with_columns(pl.Series("s2_reflectance", s2, dtype=tile.schema["s2_reflectance"]))
-    failed = _failed(checks.band_range_rules(broken))
+    failed = _failed(checks.band_range_rules(checks.PatchSummary.of(broken)))
     assert list(failed) == ["value range: s2_reflectance[B08] in [0.0, 1.6]"]
     (example,) = failed["value range: s2_reflectance[B08] in [0.0, 1.6]"].examples
     assert example["source_row"] == 3 and example["value"] == 3.5
@@ -54,7 +54,7 @@ def test_mostly_nodata_band_fails_the_nodata_fraction_rule(tile):
     ch = tile["canopy_height"].to_numpy().copy()
     ch[:, :, :20] = np.nan
     broken = tile.with_columns(pl.Series("canopy_height", ch, dtype=tile.schema["canopy_height"]))
-    failed = _failed(checks.nodata_rules(broken))
+    failed = _failed(checks.nodata_rules(checks.PatchSummary.of(broken)))
     assert list(failed) == [f"nodata fraction of canopy_height <= {checks.MAX_NODATA_FRACTION}"]
     assert (
         failed[f"nodata fraction of canopy_height <= {checks.MAX_NODATA_FRACTION}"].examples[0]["tile"]

@@ -29,6 +29,38 @@ def test_atomic_write_leaves_no_partial_file(lake_fixture, request):
 
 
 @pytest.mark.parametrize("lake_fixture", ["lake_local", "lake_s3"])
+def test_parquet_stream_writes_one_file_a_row_group_per_table_atomically(lake_fixture, request):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    lake = request.getfixturevalue(lake_fixture)
+    frames = [pl.DataFrame({"a": list(range(k, k + n)), "s": ["x"] * n}) for k, n in ((0, 3), (3, 1), (4, 2))]
+    for overlap in (True, False):
+        assert lake.write_parquet_stream("t/data.parquet", iter(frames), overlap=overlap) == 6
+        assert lake.read_parquet("t/data.parquet").equals(pl.concat(frames))
+        with lake.fs.open(lake.path("t/data.parquet"), "rb") as f:
+            meta = pq.ParquetFile(f).metadata
+        assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [3, 1, 2]
+
+    def killed():
+        yield frames[0].to_arrow()  # pyarrow tables are accepted as well
+        raise RuntimeError("killed mid-stream")
+
+    with pytest.raises(RuntimeError, match="killed mid-stream"):
+        lake.write_parquet_stream("t/data.parquet", killed())
+    # the previous version is intact and no temporary file is left behind
+    assert lake.read_parquet("t/data.parquet").equals(pl.concat(frames))
+    assert [p.rsplit("/", 1)[1] for p in lake.glob("t/*")] == ["data.parquet"]
+    # nothing to write: an empty file of the given schema, and without a schema nothing at all
+    schema = pa.schema([("a", pa.int64())])
+    assert lake.write_parquet_stream("t/empty.parquet", [], schema=schema) == 0
+    assert lake.read_parquet("t/empty.parquet").schema == pl.Schema({"a": pl.Int64()})
+    with pytest.raises(ValueError, match="no schema"):
+        lake.write_parquet_stream("t/none.parquet", [])
+    assert not lake.exists("t/none.parquet")
+
+
+@pytest.mark.parametrize("lake_fixture", ["lake_local", "lake_s3"])
 def test_raw_ingest_is_idempotent_and_keeps_history(lake_fixture, request, tmp_path):
     lake = request.getfixturevalue(lake_fixture)
     src = tmp_path / "src"

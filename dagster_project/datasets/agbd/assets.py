@@ -1,14 +1,17 @@
 """AGBD ingestion: raw release files -> tile index -> per-tile patch table -> per-tile footprint table.
 
 The patch and footprint tables are partitioned by Sentinel-2 tile (dynamic partitions ``agbd_tiles``); each
-partition reads only its tile's groups / rows, so memory depends on the largest tile, not on the number of tiles.
+partition reads only its tile's groups / rows, a block of footprints at a time (`layout.BLOCK`), and streams them to
+parquet, so memory depends on the block size, neither on the number of tiles nor on the size of the largest tile.
 """
+
+from collections.abc import Iterable, Iterator
 
 import dagster as dg
 import polars as pl
 
 from dagster_project import settings
-from dagster_project.datasets.agbd import checks, remote, source, transforms
+from dagster_project.datasets.agbd import checks, layout, remote, source, transforms
 from dagster_project.ingest import RawSource, SourceConfig, Table, raw_files_asset, table_asset
 from dagster_project.raw import raw_relpath
 from dagster_project.resource_hints import resource_hints
@@ -106,8 +109,35 @@ def agbd_tile_index(context: dg.AssetExecutionContext, lake: Lake, agbd_raw_file
     )
 
 
-def _scalar_columns(df: pl.DataFrame) -> pl.DataFrame:
-    return df.select([c for c, t in df.schema.items() if not isinstance(t, pl.Array)])
+def patch_table_relpath(tile: str) -> str:
+    """Where `agbd_patches` streams a tile's table (the layout of the IO manager, which `agbd_footprints` reads)."""
+    return f"tables/agbd_patches/{tile}/data.parquet"
+
+
+def write_patch_table(lake: Lake, relpath: str, blocks: Iterable[pl.DataFrame]) -> checks.PatchSummary:
+    """Stream a tile's patch table (`source.iter_tile` blocks) into one parquet file, a row group per block,
+    written atomically, summarising each block for the plain-Python rules on the way: memory holds a block or two
+    of patch arrays, never the tile. Returns the tile's summary (its scalar columns and per-band statistics)."""
+    summaries: list[checks.PatchSummary] = []
+
+    def summarised() -> Iterator[pl.DataFrame]:
+        for block in blocks:
+            summaries.append(checks.PatchSummary.of(block))
+            yield block
+
+    lake.write_parquet_stream(
+        relpath,
+        summarised(),
+        schema=layout.empty_patch_frame().to_arrow().schema,
+        # dictionaries and min/max statistics are useless on float patch arrays and cost as much as compressing
+        # them: kept for the scalar columns only
+        use_dictionary=SCALAR_COLUMNS,
+        write_statistics=SCALAR_COLUMNS,
+    )
+    return checks.PatchSummary.concat(summaries)
+
+
+SCALAR_COLUMNS = [c for c, t in layout.PATCH_SCHEMA.items() if not isinstance(t, pl.Array)]
 
 
 @table_asset(
@@ -124,20 +154,22 @@ def agbd_patches(context: dg.AssetExecutionContext, lake: Lake, agbd_tile_index:
     the authors' transforms applied: Sentinel-2 surface reflectance `(DN - boa_offset*1000)/10000`, ALOS
     PALSAR-2 gamma-naught in dB, canopy height and its std, land-cover class and probability, DEM, all as
     25x25 patch arrays in [C][H][W] order (parquet fixed-size lists, nodata = NaN), plus the GEDI L4A target
-    (`agbd`, `agbd_se`), lat/lon (reconstructed from offset + decimal) and dates."""
+    (`agbd`, `agbd_se`), lat/lon (reconstructed from offset + decimal) and dates. Read, checked and written a
+    block of footprints at a time, so a tile never sits in memory whole."""
     tile = context.partition_key
     tile_source = source.tile_sources(agbd_tile_index, tile)
-    df = source.read_tile(lake.fs, _raw_root(lake), tile, tile_source)
+    rel = patch_table_relpath(tile)
+    summary = write_patch_table(lake, rel, source.iter_tile(lake.fs, _raw_root(lake), tile, tile_source))
+    df = summary.scalars
     suite = f"agbd_patches_{tile}"
-    gx = validate_frame(
-        _scalar_columns(df), suite=suite, rules=checks.patch_gx_rules(), id_columns=checks.ID_COLUMNS
-    )
-    report = combine(suite, python_report(suite, checks.patch_python_rules(df), df.height), gx)
-    return Table(
-        df,
+    gx = validate_frame(df, suite=suite, rules=checks.patch_gx_rules(), id_columns=checks.ID_COLUMNS)
+    report = combine(suite, python_report(suite, checks.patch_python_rules(summary), df.height), gx)
+    return Table(  # the table is already written (streamed above): the IO manager stores nothing
+        None,
         report,
-        describe=_scalar_columns(df),
+        describe=df,
         metadata={
+            "path": dg.MetadataValue.path(lake.url(rel)),
             "tile": tile,
             "release_format": tile_source.fmt,
             "files": dg.MetadataValue.json([f for f, _, _ in tile_source.files]),
@@ -153,14 +185,16 @@ def agbd_patches(context: dg.AssetExecutionContext, lake: Lake, agbd_tile_index:
     "agbd_footprints",
     dataset=DATASET,
     partitions_def=PARTITIONS,
+    deps=[dg.AssetKey("agbd_patches")],
     check_description="GX: unique (file, footprint index), land-cover codes from Copernicus GLC, nodata "
     "fractions and cos/sin encodings within [0, 1].",
 )
-def agbd_footprints(context: dg.AssetExecutionContext, agbd_patches: pl.DataFrame):
+def agbd_footprints(context: dg.AssetExecutionContext, lake: Lake):
     """The tabular view of `agbd_patches` that dbt and the model read: per footprint the centre-pixel value and
     the patch mean of every band, gamma-naught HH/HV, canopy height, land cover, DEM with slope/aspect at the
-    centre, the authors' lat/lon and day-of-year cos/sin encodings, nodata fractions, and the GEDI attributes."""
-    df = transforms.footprints_from_patches(agbd_patches)
+    centre, the authors' lat/lon and day-of-year cos/sin encodings, nodata fractions, and the GEDI attributes.
+    The patch table is read a row group (block of footprints) at a time."""
+    df = transforms.footprints_from_patch_file(lake.fs, lake.path(patch_table_relpath(context.partition_key)))
     suite = f"agbd_footprints_{context.partition_key}"
     report = validate_frame(df, suite=suite, rules=checks.footprint_gx_rules(), id_columns=checks.ID_COLUMNS)
     return Table(df, report, {"tile": context.partition_key}, preview=False)

@@ -5,6 +5,7 @@ Every failure example names the tile, the source file and the footprint's index 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,40 +52,91 @@ def _per_channel(arr: np.ndarray) -> np.ndarray:
     return arr[:, None] if arr.ndim == 3 else arr
 
 
-def band_range_rules(df: pl.DataFrame) -> list[RuleResult]:
+def _bands(col: str) -> tuple[str, ...]:
+    return CHANNELS.get(col, (col,))
+
+
+NODATA_COLUMNS = ("s2_reflectance", "alos_gamma0_db", "canopy_height", "land_cover", "dem")
+
+
+@dataclass
+class PatchSummary:
+    """What the patch rules need of a tile, a few hundred bytes per footprint instead of ~48 kB: the scalar columns
+    of the patch table, and per band of each footprint's patch the worst out-of-range value (NaN when every
+    valid pixel is in range) and the nodata fraction. Summaries of a tile's blocks concatenate into the tile's,
+    so the rules see every footprint while the arrays are streamed."""
+
+    scalars: pl.DataFrame
+    worst: dict[tuple[str, str], np.ndarray]
+    nodata: dict[tuple[str, str], np.ndarray]
+
+    @classmethod
+    def of(cls, patches: pl.DataFrame) -> PatchSummary:
+        scalars = patches.select([c for c, t in patches.schema.items() if not isinstance(t, pl.Array)])
+        worst: dict[tuple[str, str], np.ndarray] = {}
+        nodata: dict[tuple[str, str], np.ndarray] = {}
+        for col in dict.fromkeys([*RANGES, *NODATA_COLUMNS]):  # one array column in memory at a time
+            arr = _per_channel(patches[col].to_numpy())
+            for c, name in enumerate(_bands(col)):
+                band = arr[:, c].reshape(len(arr), -1)
+                if col in RANGES:
+                    lo, hi = RANGES[col]
+                    with np.errstate(invalid="ignore"):
+                        bad = (band < lo) | (band > hi)
+                    # the first bad pixel of largest magnitude (non-bad pixels rank below every bad one)
+                    pick = (
+                        np.argmax(np.where(bad, np.abs(band), -1.0), axis=1)
+                        if band.size
+                        else np.zeros(0, int)
+                    )
+                    w = band[np.arange(len(band)), pick] if band.size else np.zeros(0, band.dtype)
+                    worst[(col, name)] = np.where(bad.any(axis=1), w, np.nan).astype(band.dtype)
+                if col in NODATA_COLUMNS:
+                    nodata[(col, name)] = np.isnan(band).mean(axis=1) if len(band) else np.zeros(0)
+            del arr
+        return cls(scalars, worst, nodata)
+
+    @classmethod
+    def concat(cls, parts: list[PatchSummary]) -> PatchSummary:
+        first = parts[0]
+        return cls(
+            pl.concat([p.scalars for p in parts]),
+            {k: np.concatenate([p.worst[k] for p in parts]) for k in first.worst},
+            {k: np.concatenate([p.nodata[k] for p in parts]) for k in first.nodata},
+        )
+
+
+def band_range_rules(summary: PatchSummary) -> list[RuleResult]:
     """Every valid (non-nodata) pixel of each band lies in its plausible range."""
     results = []
+    df = summary.scalars
     for col, (lo, hi) in RANGES.items():
-        arr = _per_channel(df[col].to_numpy())
-        names = CHANNELS.get(col, (col,))
-        for c, name in enumerate(names):
-            band = arr[:, c].reshape(len(arr), -1)
-            with np.errstate(invalid="ignore"):
-                bad = (band < lo) | (band > hi)
-            rows = np.flatnonzero(bad.any(axis=1))
+        names = _bands(col)
+        for name in names:
+            worst = summary.worst[(col, name)]
+            rows = np.flatnonzero(~np.isnan(worst))
             label = f"{col}[{name}] in [{lo}, {hi}]" if len(names) > 1 else f"{col} in [{lo}, {hi}]"
-            worst = [band[i][bad[i]][np.argmax(np.abs(band[i][bad[i]]))] for i in rows[:MAX_EXAMPLES]]
             results.append(
                 RuleResult(
                     rule=f"value range: {label}",
                     passed=rows.size == 0,
                     unexpected_count=int(rows.size),
                     element_count=len(df),
-                    examples=_examples(df, rows, np.array(worst)),
+                    examples=_examples(df, rows, worst[rows[:MAX_EXAMPLES]]),
                 )
             )
     return results
 
 
-def nodata_rules(df: pl.DataFrame, max_fraction: float = MAX_NODATA_FRACTION) -> list[RuleResult]:
+def nodata_rules(summary: PatchSummary, max_fraction: float = MAX_NODATA_FRACTION) -> list[RuleResult]:
     """Per band, the share of nodata pixels over the tile stays at or below ``max_fraction``; footprints whose
     patch is mostly nodata are the examples."""
     results = []
-    for col in ("s2_reflectance", "alos_gamma0_db", "canopy_height", "land_cover", "dem"):
-        arr = _per_channel(df[col].to_numpy())
-        names = CHANNELS.get(col, (col,))
-        for c, name in enumerate(names):
-            per_fp = np.isnan(arr[:, c]).reshape(len(arr), -1).mean(axis=1) if len(arr) else np.zeros(0)
+    df = summary.scalars
+    for col in NODATA_COLUMNS:
+        names = _bands(col)
+        for name in names:
+            per_fp = summary.nodata[(col, name)]
             frac = float(per_fp.mean()) if len(per_fp) else 0.0
             worst = np.argsort(-per_fp)[:MAX_EXAMPLES]
             worst = worst[per_fp[worst] > max_fraction]
@@ -156,8 +208,11 @@ def location_rule(df: pl.DataFrame) -> RuleResult:
     )
 
 
-def patch_python_rules(df: pl.DataFrame) -> list[RuleResult]:
-    return [*band_order_rules(df), *band_range_rules(df), *nodata_rules(df), location_rule(df)]
+def patch_python_rules(summary: PatchSummary) -> list[RuleResult]:
+    """The plain-Python rules of a tile's patch table, from its summary (``PatchSummary.of`` of the table, or the
+    concatenated summaries of its blocks)."""
+    df = summary.scalars
+    return [*band_order_rules(df), *band_range_rules(summary), *nodata_rules(summary), location_rule(df)]
 
 
 def patch_gx_rules() -> list[Rule]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import pickle
 import posixpath
+from collections.abc import Iterator
 
 import h5py
 import numpy as np
@@ -156,80 +157,78 @@ def _shape_text(shape: tuple) -> str:
     )
 
 
-def _read(group: h5py.Group, name: str, file: str, tile: str) -> np.ndarray:
+def _read(group: h5py.Group, name: str, file: str, tile: str, a: int | None = None, b: int | None = None):
+    """Dataset ``name`` of the group, whole or footprints ``a:b``; read errors name file, tile and dataset."""
     try:
-        return group[name][()]
+        return group[name][()] if a is None else group[name][a:b]
     except (OSError, ValueError, RuntimeError) as exc:
         raise SourceFormatError(
             file, "HDF5 dataset data is readable", f"tile {tile}: '{name}': {type(exc).__name__}: {exc}"
         ) from exc
 
 
-# Footprints converted at a time: the float32 intermediates of a transform then stay a few MB whatever the tile's
-# size, and only the converted arrays of the whole tile are held.
-READ_BLOCK = 1024
-
-
-def _read_blocks(group: h5py.Group, name: str, file: str, tile: str, n: int, transform) -> np.ndarray:
-    """``transform(raw[a:b], a, b)`` of a dataset read ``READ_BLOCK`` footprints at a time, into one array."""
-    if n == 0:
-        return transform(_read(group, name, file, tile), 0, 0)
-    out = None
-    for a in range(0, n, READ_BLOCK):
-        b = min(n, a + READ_BLOCK)
-        try:
-            raw = group[name][a:b]
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise SourceFormatError(
-                file, "HDF5 dataset data is readable", f"tile {tile}: '{name}': {type(exc).__name__}: {exc}"
-            ) from exc
-        part = transform(raw, a, b)
-        if out is None:
-            out = np.empty((n, *part.shape[1:]), dtype=part.dtype)
-        out[a:b] = part
-    return out
-
-
-def read_h5_tile(fs, path: str, file: str, tile: str, split: str | None) -> pl.DataFrame:
-    """Read one tile group of one release file and apply the authors' transforms -> patch table rows."""
+def iter_h5_tile(
+    fs, path: str, file: str, tile: str, split: str | None, block: int
+) -> Iterator[pl.DataFrame]:
+    """One tile group of one release file with the authors' transforms applied -> patch table rows, ``block``
+    footprints at a time (every dataset is sliced to the block), so memory holds one block's raw and converted
+    arrays whatever the tile's size. The group's layout is checked before the first block."""
     try:
-        return _read_h5_tile(fs, path, file, tile, split)
+        yield from _iter_h5_tile(fs, path, file, tile, split, block)
     except (OSError, RuntimeError, KeyError) as exc:  # corrupt object headers surface as these
         raise SourceFormatError(file, "file is a readable HDF5 file", f"tile {tile}: {exc}") from exc
 
 
-def _read_h5_tile(fs, path: str, file: str, tile: str, split: str | None) -> pl.DataFrame:
+def _iter_h5_tile(
+    fs, path: str, file: str, tile: str, split: str | None, block: int
+) -> Iterator[pl.DataFrame]:
     with open_h5(fs, path, file) as f:
         if tile not in f:
             raise SourceFormatError(file, "tile group is present", f"tile {tile}: no such group")
         g = f[tile]
         n = validate_h5_group(g, file, tile)
-        meta = {
-            k: _read(g, f"Sentinel_metadata/{k}", file, tile)
-            for k in SENTINEL_META_DTYPES
-            if k != "S2_boa_offset"
-        }
-        boa = (
-            _read(g, "Sentinel_metadata/S2_boa_offset", file, tile)
-            if "S2_boa_offset" in g["Sentinel_metadata"]
-            else np.zeros(n, dtype=np.uint8)
-        )
-        gedi = {k: _read(g, f"GEDI/{k}", file, tile) for k in GEDI_DTYPES}
+        has_boa = "S2_boa_offset" in g["Sentinel_metadata"]
         s2_order, alos_order = _attr_order(g["S2_bands"]), _attr_order(g["ALOS_bands"])
-        s2 = _read_blocks(g, "S2_bands", file, tile, n, lambda dn, a, b: s2_reflectance(dn, boa[a:b]))
-        scl = _read(g, "S2_SCL", file, tile)
-        alos = _read_blocks(g, "ALOS_bands", file, tile, n, lambda dn, a, b: alos_gamma0_db(dn))
-        ch = _read_blocks(g, "CH/ch", file, tile, n, lambda v, a, b: masked_float(v, NODATA["CH"]))
-        ch_std = _read_blocks(g, "CH/std", file, tile, n, lambda v, a, b: masked_float(v, NODATA["CH"]))
-        lc = _read(g, "LC", file, tile)
-        dem = _read_blocks(g, "DEM", file, tile, n, lambda v, a, b: masked_float(v, NODATA["DEM"]))
+        for a in range(0, max(n, 1), block):
+            b = min(n, a + block)
+            yield _h5_block(g, file, tile, split, a, b, has_boa, s2_order, alos_order)
+
+
+def _h5_block(
+    g: h5py.Group,
+    file: str,
+    tile: str,
+    split: str | None,
+    a: int,
+    b: int,
+    has_boa: bool,
+    s2_order: str,
+    alos_order: str,
+) -> pl.DataFrame:
+    """Footprints ``a:b`` of a tile group -> patch table rows."""
+
+    def read(name: str):
+        return _read(g, name, file, tile, a, b)
+
+    n = b - a
+    meta = {k: read(f"Sentinel_metadata/{k}") for k in SENTINEL_META_DTYPES if k != "S2_boa_offset"}
+    boa = read("Sentinel_metadata/S2_boa_offset") if has_boa else np.zeros(n, dtype=np.uint8)
+    gedi = {k: read(f"GEDI/{k}") for k in GEDI_DTYPES}
+    # in the order the datasets are stored, as every earlier reader did (a read error names the first bad one)
+    s2 = s2_reflectance(read("S2_bands"), boa)
+    scl = read("S2_SCL")
+    alos = alos_gamma0_db(read("ALOS_bands"))
+    ch = masked_float(read("CH/ch"), NODATA["CH"])
+    ch_std = masked_float(read("CH/std"), NODATA["CH"])
+    lc = read("LC")
+    dem = masked_float(read("DEM"), NODATA["DEM"])
     lat_sign, lon_sign = geo.tile_centre_signs(np.full(n, tile))
     cols = {
         "tile": tile,
         "split": split,
         "source_format": FORMAT_HDF5,
         "source_file": file,
-        "source_row": np.arange(n, dtype=np.int64),
+        "source_row": np.arange(a, b, dtype=np.int64),
         "shot_number": gedi["shot_numbe"],
         "lat": reconstruct_coordinate(gedi["lat_offset"], gedi["lat_decimal"], lat_sign),
         "lon": reconstruct_coordinate(gedi["lon_offset"], gedi["lon_decimal"], lon_sign),

@@ -1,5 +1,5 @@
 """Reader of the Hugging Face ``prs-eth/AGBD_raw`` parquet shards: schema check, the MGRS tile of every row (from
-the lat/lon leaves only), and the rows of one tile -> patch table rows, one row group at a time."""
+the lat/lon leaves only), and the rows of one tile -> patch table rows, a block of rows at a time."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from dagster_project.errors import SourceFormatError
 from . import geo
 from .layout import (
     ALOS_BANDS,
+    BLOCK,
     FORMAT_HF,
     HF_CH,
     HF_CHANNELS,
@@ -23,7 +24,6 @@ from .layout import (
     NODATA,
     PATCH_SIZE,
     S2_BANDS,
-    empty_patch_frame,
     patch_frame,
 )
 from .transforms import masked_float
@@ -83,56 +83,84 @@ def hf_row_group_tiles(fs, path: str, file: str) -> Iterator[np.ndarray]:
         yield geo.mgrs_tile(lat, lon)
 
 
-def _hf_input_array(col: pa.ChunkedArray, file: str, first_row: int) -> np.ndarray:
-    """list<list<list<float32>>> -> (N, C, H, W) float32, checking every level has the release's length."""
+def _hf_input_array(col: pa.ChunkedArray, file: str, rows: np.ndarray) -> np.ndarray:
+    """list<list<list<float32>>> -> (N, C, H, W) float32, checking every level has the release's length; a bad
+    value names its row of the shard (``rows``: the shard row of each element)."""
     arr = col.combine_chunks()
     expected = (len(HF_CHANNELS), PATCH_SIZE, PATCH_SIZE)
     n = len(arr)
     for level, size in enumerate(expected):
+        per_row = int(np.prod(expected[:level], dtype=np.int64))  # elements of this level per row
         if arr.null_count:
             bad = int(np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))[0])
             raise SourceFormatError(
-                file, "input is float32 [32][25][25]", f"null at nesting level {level}", row=first_row + bad
+                file,
+                "input is float32 [32][25][25]",
+                f"null at nesting level {level}",
+                row=int(rows[bad // per_row]),
             )
         lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False)
         bad = np.flatnonzero(lengths != size)
         if bad.size:
-            row = first_row + int(bad[0]) // int(np.prod(expected[:level], dtype=np.int64))
             raise SourceFormatError(
                 file,
                 "input is float32 [32][25][25]",
                 f"level {level} has length {lengths[bad[0]]}, expected {size}",
-                row=row,
+                row=int(rows[int(bad[0]) // per_row]),
             )
         arr = arr.flatten()
     values = arr.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
     return values.reshape(n, *expected)
 
 
-def read_hf_tile(
-    fs, path: str, file: str, tile: str, split: str | None, row_groups: list[int] | None = None
-) -> pl.DataFrame:
-    """Rows of one HF shard that fall in ``tile`` -> patch table rows, reading one row group at a time and only
-    ``row_groups`` (from the tile index) when given."""
+def iter_hf_tile(
+    fs,
+    path: str,
+    file: str,
+    tile: str,
+    split: str | None,
+    row_groups: list[int] | None = None,
+    block: int = BLOCK,
+) -> Iterator[pl.DataFrame]:
+    """Rows of one HF shard that fall in ``tile`` -> patch table rows, ``block`` rows at a time, in shard order.
+
+    Only ``row_groups`` (from the tile index) are read when given, each in record batches of ``block`` rows
+    (``ParquetFile.iter_batches``); the tile's rows of each batch are converted at once and gathered until a block
+    is full, so memory holds one batch and one block whatever the shard's or the tile's size."""
     pf = _open_parquet(fs, path, file)
     md = pf.metadata
     starts = np.concatenate([[0], np.cumsum([md.row_group(i).num_rows for i in range(md.num_row_groups)])])
-    frames = []
+    parts: list[pl.DataFrame] = []
+    count = 0
     for rg in range(pf.num_row_groups) if row_groups is None else sorted(row_groups):
-        meta = pf.read_row_group(rg, columns=["metadata.lat", "metadata.lon"]).column("metadata")
-        lat = pc.struct_field(meta, "lat").to_numpy(zero_copy_only=False)
-        lon = pc.struct_field(meta, "lon").to_numpy(zero_copy_only=False)
-        rows = np.flatnonzero(geo.mgrs_tile(lat, lon) == tile)
-        if rows.size:
-            table = pf.read_row_group(rg).take(pa.array(rows))
-            frames.append(_hf_rows_to_patches(table, file, int(starts[rg]) + rows, tile, split))
-    return pl.concat(frames) if frames else empty_patch_frame()
+        offset = int(starts[rg])
+        for batch in pf.iter_batches(batch_size=block, row_groups=[rg], columns=list(HF_SCHEMA.names)):
+            meta = batch.column("metadata")
+            lat = pc.struct_field(meta, "lat").to_numpy(zero_copy_only=False)
+            lon = pc.struct_field(meta, "lon").to_numpy(zero_copy_only=False)
+            rows = np.flatnonzero(geo.mgrs_tile(lat, lon) == tile)
+            if rows.size:
+                # converted at once: a block gathers converted rows (~48 kB each), not raw `input` (~80 kB each)
+                taken = pa.Table.from_batches([batch.take(pa.array(rows))])
+                parts.append(_hf_rows_to_patches(taken, file, offset + rows, tile, split))
+                count += rows.size
+            offset += batch.num_rows
+            del batch, meta
+            while count >= block:
+                # the parts stay separate chunks of one frame (no copy); the writer makes them one row group
+                gathered = pl.concat(parts, rechunk=False)
+                yield gathered.slice(0, block)
+                rest = gathered.slice(block)
+                parts, count = ([rest] if rest.height else []), rest.height
+                del gathered, rest
+    if count:
+        yield pl.concat(parts, rechunk=False)
 
 
 def _hf_rows_to_patches(
     table: pa.Table, file: str, rows: np.ndarray, tile: str, split: str | None
 ) -> pl.DataFrame:
-    x = _hf_input_array(table.column("input"), file, int(rows[0]))
+    x = _hf_input_array(table.column("input"), file, rows)
     meta = table.column("metadata").combine_chunks()
 
     def m(name: str) -> np.ndarray:

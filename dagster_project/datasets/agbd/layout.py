@@ -202,6 +202,9 @@ PATCH_SCHEMA: dict[str, pl.DataType] = {
     "land_cover_prob": pl.Array(pl.Float32, (_P, _P)),
     "dem": pl.Array(pl.Float32, (_P, _P)),
 }
+# Footprints per block of the patch table (~48 kB each as float32 25x25 arrays: ~50 MB per block): a tile is read,
+# checked and written a block (one parquet row group) at a time, so memory depends on this, not on the tile's size.
+BLOCK = 1024
 PATCH_ARRAYS = ("s2_reflectance", "alos_gamma0_db", "canopy_height", "canopy_height_std", "land_cover", "dem")
 
 

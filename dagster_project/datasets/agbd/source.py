@@ -8,6 +8,7 @@ and the footprint table are in ``transforms``; remote listing and tile discovery
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,9 +16,10 @@ import polars as pl
 
 from dagster_project.errors import SourceFormatError
 
-from .h5_reader import open_h5, read_h5_tile, read_splits
-from .hf_reader import hf_row_group_tiles, read_hf_tile
+from .h5_reader import iter_h5_tile, open_h5, read_splits
+from .hf_reader import hf_row_group_tiles, iter_hf_tile
 from .layout import (
+    BLOCK,
     FORMAT_HDF5,
     FORMAT_HF,
     H5_NAME,
@@ -179,11 +181,26 @@ def tile_sources(index: pl.DataFrame, tile: str) -> TileSource:
     return TileSource(fmt, files)
 
 
-def read_tile(fs, root: str, tile: str, source: TileSource) -> pl.DataFrame:
-    """All footprints of one tile, from every file of the release that holds it, as the typed patch table."""
+def iter_tile(fs, root: str, tile: str, source: TileSource, block: int = BLOCK) -> Iterator[pl.DataFrame]:
+    """All footprints of one tile, from every file of the release that holds it (files in order, rows in file
+    order), as blocks of at most ``block`` rows of the typed patch table: what the ``agbd_patches`` asset streams
+    into its parquet file. A tile whose files hold no footprint gives one empty block."""
     root = root.rstrip("/")
-    if source.fmt == FORMAT_HDF5:
-        frames = [read_h5_tile(fs, f"{root}/{f}", f, tile, split) for f, split, _ in source.files]
-    else:
-        frames = [read_hf_tile(fs, f"{root}/{f}", f, tile, split, list(g)) for f, split, g in source.files]
-    return pl.concat(frames) if frames else empty_patch_frame()
+    empty = True
+    for f, split, groups in source.files:
+        if source.fmt == FORMAT_HDF5:
+            blocks = iter_h5_tile(fs, f"{root}/{f}", f, tile, split, block)
+        else:
+            blocks = iter_hf_tile(fs, f"{root}/{f}", f, tile, split, list(groups), block)
+        for b in blocks:
+            if b.height:
+                empty = False
+                yield b
+    if empty:
+        yield empty_patch_frame()
+
+
+def read_tile(fs, root: str, tile: str, source: TileSource, block: int = BLOCK) -> pl.DataFrame:
+    """All footprints of one tile as one patch table (the blocks of ``iter_tile`` concatenated): for samples and
+    tests; a full-size tile is streamed with ``iter_tile`` instead."""
+    return pl.concat(list(iter_tile(fs, root, tile, source, block)))

@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 import polars as pl
 
-from .layout import CENTRE, FOOTPRINT_SCHEMA, GEDI_START_MISSION, NODATA, S2_BANDS
+from .layout import BLOCK, CENTRE, FOOTPRINT_SCHEMA, GEDI_START_MISSION, NODATA, PATCH_SCHEMA, S2_BANDS
 
 # ----------------------------------------------------------------------------------------------------
 # Transforms (vectorised over footprints)
@@ -215,3 +215,30 @@ def footprints_from_patches(patches: pl.DataFrame) -> pl.DataFrame:
     return df.select([pl.col(k).cast(v) for k, v in FOOTPRINT_SCHEMA.items()]).with_columns(
         pl.col(pl.Float32, pl.Float64).fill_nan(None)
     )
+
+
+# The patch table's columns `footprints_from_patches` reads (all but the scene classification, the BOA offset and
+# vegetation score, and the band-order attributes): the others are not decompressed when it reads a file.
+FOOTPRINT_INPUTS = [
+    c
+    for c in PATCH_SCHEMA
+    if c not in ("s2_scl", "s2_boa_offset", "s2_vegetation_score", "s2_band_order", "alos_band_order")
+]
+
+
+def footprints_from_patch_file(fs, path: str, batch_size: int = BLOCK // 4) -> pl.DataFrame:
+    """``footprints_from_patches`` of a patch table stored as parquet, read a row group (the table is written a
+    block per row group) and ``batch_size`` footprints at a time: memory holds one row group's compressed column
+    chunks, one batch of patch arrays with the summary's temporaries (``nanmean`` copies them), and the footprint
+    table (~0.4 kB per footprint), never the patch table whole. The rows are the table's, in its order.
+    Pre-buffering is off: its read cache would keep every row group read so far until the end."""
+    import pyarrow.parquet as pq
+
+    with fs.open(path, "rb") as fh:
+        pf = pq.ParquetFile(fh, pre_buffer=False)
+        frames = [
+            footprints_from_patches(pl.from_arrow(batch))
+            for rg in range(pf.num_row_groups)
+            for batch in pf.iter_batches(batch_size=batch_size, row_groups=[rg], columns=FOOTPRINT_INPUTS)
+        ]
+    return pl.concat(frames) if frames else pl.DataFrame(schema=FOOTPRINT_SCHEMA)
