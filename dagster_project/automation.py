@@ -409,8 +409,21 @@ RETRY_AFTER_FAILURE = (
     & ~AC.in_progress()
 ).with_label("retry_after_failure")
 
+# A missing asset whose inputs are all present is requested, once per time it goes missing. eager() alone does not:
+# it builds what goes missing AFTER its first evaluation, or what an input update reaches, so on a fresh instance
+# an asset without inputs (a dbt reference table such as AGBD's biomes) was never built, and nothing downstream of
+# it either; nor is an asset added to the code after its inputs were built. A failed attempt is not repeated here
+# (it is no longer newly missing): RETRY_AFTER_FAILURE decides that.
+MISSING_WITH_INPUTS = (
+    AC.newly_missing().since(AC.newly_requested() | AC.newly_updated())
+    & AC.all_deps_match(~AC.missing())
+    & ~AC.any_deps_missing()
+    & ~AC.any_deps_in_progress()
+    & ~AC.in_progress()
+).with_label("missing_with_inputs_present")
+
 # Typed tables, dbt models, model cards, the dbt docs: follow upstream changes, and retry failed work.
-EAGER = (AC.eager() | RETRY_AFTER_FAILURE).with_label("eager_or_retry")
+EAGER = (AC.eager() | MISSING_WITH_INPUTS | RETRY_AFTER_FAILURE).with_label("eager_or_retry")
 
 
 def retrain_condition(models: list[dg.AssetKey]) -> dg.AutomationCondition:
@@ -429,6 +442,7 @@ def retrain_condition(models: list[dg.AssetKey]) -> dg.AutomationCondition:
             & ~AC.any_deps_in_progress()
             & ~AC.in_progress()
         ).with_label("retrain_on_changed_data")
+        | MISSING_WITH_INPUTS
         | RETRY_AFTER_FAILURE
     ).with_label("retrain_on_changed_data_or_retry")
 
