@@ -5,8 +5,9 @@
   produce run requests for exactly the affected partitions (new dynamic partitions are added first), keyed so that
   a file version is never ingested twice. Unpartitioned datasets get one run of their raw asset.
 - Downstream of the raw files, assets follow by declarative automation: `AutomationCondition.eager()` on typed
-  tables, dbt models, models and evaluations (set by `apply_automation`), evaluated by the
-  `platform_automation_sensor`, which runs by default.
+  tables, dbt models, models and evaluations (set by `apply_automation`), plus building what is missing while its
+  inputs are present and retrying failed work, evaluated by the `platform_automation_sensor`, which runs by
+  default. From a fresh instance the sensors alone reach the state of `make run` (tests/platform/test_ui.py).
 - `nightly_revalidation` (02:00 UTC) re-ingests and re-validates every source and rebuilds the dbt warehouse;
   partitioned datasets get `nightly_<dataset>_revalidation` over all their partitions. `weekly_retrain`
   (Monday 04:00 UTC) retrains and re-evaluates every model.
@@ -62,13 +63,19 @@ def source_fingerprints(location: str, ds: Dataset | None = None) -> dict[str, s
     return out
 
 
-def affected_partitions(ds: Dataset, location: str, changed: list[str], known: set[str]) -> list[str]:
+def affected_partitions(
+    ds: Dataset, location: str, changed: list[str], seen: set[str], known: set[str]
+) -> list[str]:
+    """The partitions that new or changed files (`changed`, all of them) affect. With the dataset's file ->
+    partition map, exactly theirs. Without one, new files that brought new partitions affect those; a changed file
+    that had been `seen` may belong to any partition, so then (or when no new partition appeared) all are redone."""
     if ds.partitions_for_files is not None:
         return sorted(set(ds.partitions_for_files(location, changed)))
     discovered = ds.discover_partitions(location) if ds.discover_partitions else []
     new = [p for p in discovered if p not in known]
-    changed_existing = [c for c in changed if c]  # any change to a file we had seen: be safe, redo all
-    return sorted(set(discovered)) if (changed_existing and not new) else sorted(new)
+    if new and not any(c in seen for c in changed):
+        return sorted(new)
+    return sorted(set(discovered))
 
 
 def upstream_keys(ds: Dataset) -> list[dg.AssetKey]:
@@ -202,7 +209,7 @@ def build_source_sensor(ds: Dataset) -> dg.SensorDefinition:
             ).hexdigest()[:16]
             if ds.partitions is not None:
                 known = set(instance.get_dynamic_partitions(ds.partitions.name))
-                parts = affected_partitions(ds, location, [c for c in changed if c in seen] or changed, known)
+                parts = affected_partitions(ds, location, changed, set(seen), known)
                 new = [p for p in parts if p not in known]
                 if new:
                     adds.append(ds.partitions.build_add_request(new))

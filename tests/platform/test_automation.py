@@ -127,6 +127,16 @@ def test_partitioned_sensor_copies_once_then_requests_exactly_the_affected_parti
         _execute(instance, runs)
         runs, adds, cursor, _ = _tick(sensor, instance, cursor)
         assert [r.partition_key for r in runs] == ["t01"] and not adds and runs[0].run_key != first_key
+        _execute(instance, runs)
+
+        # a changed file and a new one seen by the same tick: both their partitions (the new one was dropped)
+        _write(watched, "t02.csv", "a\n2\n2\n")
+        _write(watched, "t04.csv", "a\n4\n")
+        runs, adds, cursor, _ = _tick(sensor, instance, cursor)
+        assert [list(a.partition_keys) for a in adds] == [["t04"]]
+        _execute(instance, runs)
+        runs, _, cursor, _ = _tick(sensor, instance, cursor)
+        assert sorted(r.partition_key for r in runs) == ["t02", "t04"]
 
 
 def test_failed_partition_is_retried_when_repaired_with_backoff_and_a_bound(tmp_path, monkeypatch):
