@@ -233,15 +233,12 @@ def test_a_changed_file_reruns_its_partition_and_a_broken_new_one_recovers_once_
     text = header.read_text()
     assert "description = {" in text
     header.write_text(text.replace("description = {", "description = {re-delivered: ", 1))
-    broken_header = None
+    board = f"pcb{HELD_BACK_BOARD}"
+    broken_header = pcb / "HSI" / board / f"{board}.hdr"  # the cube's header
     for rel, data in session.held_back.items():
         (pcb / rel).parent.mkdir(parents=True, exist_ok=True)
-        if rel.suffix == ".hdr":
-            broken_header = pcb / rel
-            data = b"this is not an ENVI header\n"
-        (pcb / rel).write_bytes(data)
-    assert broken_header is not None
-    board = f"pcb{HELD_BACK_BOARD}"
+        (pcb / rel).write_bytes(b"this is not an ENVI header\n" if pcb / rel == broken_header else data)
+    assert broken_header.relative_to(pcb) in session.held_back
 
     def board_runs() -> list:
         return dev.partition_runs("pcbvision").get(board, [])
