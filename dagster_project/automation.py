@@ -5,8 +5,9 @@
   produce run requests for exactly the affected partitions (new dynamic partitions are added first), keyed so that
   a file version is never ingested twice. Unpartitioned datasets get one run of their raw asset.
 - Downstream of the raw files, assets follow by declarative automation: `AutomationCondition.eager()` on typed
-  tables, dbt models, models and evaluations (set by `apply_automation`), evaluated by the
-  `platform_automation_sensor`, which runs by default.
+  tables, dbt models, models and evaluations (set by `apply_automation`), plus building what is missing while its
+  inputs are present and retrying failed work, evaluated by the `platform_automation_sensor`, which runs by
+  default. From a fresh instance the sensors alone reach the state of `make run` (tests/platform/test_ui.py).
 - `nightly_revalidation` (02:00 UTC) re-ingests and re-validates every source and rebuilds the dbt warehouse;
   partitioned datasets get `nightly_<dataset>_revalidation` over all their partitions. `weekly_retrain`
   (Monday 04:00 UTC) retrains and re-evaluates every model.
@@ -64,13 +65,19 @@ def source_fingerprints(location: str, ds: Dataset | None = None) -> dict[str, s
     return out
 
 
-def affected_partitions(ds: Dataset, location: str, changed: list[str], known: set[str]) -> list[str]:
+def affected_partitions(
+    ds: Dataset, location: str, changed: list[str], seen: set[str], known: set[str]
+) -> list[str]:
+    """The partitions that new or changed files (`changed`, all of them) affect. With the dataset's file ->
+    partition map, exactly theirs. Without one, new files that brought new partitions affect those; a changed file
+    that had been `seen` may belong to any partition, so then (or when no new partition appeared) all are redone."""
     if ds.partitions_for_files is not None:
         return sorted(set(ds.partitions_for_files(location, changed)))
     discovered = ds.discover_partitions(location) if ds.discover_partitions else []
     new = [p for p in discovered if p not in known]
-    changed_existing = [c for c in changed if c]  # any change to a file we had seen: be safe, redo all
-    return sorted(set(discovered)) if (changed_existing and not new) else sorted(new)
+    if new and not any(c in seen for c in changed):
+        return sorted(new)
+    return sorted(set(discovered))
 
 
 def upstream_keys(ds: Dataset) -> list[dg.AssetKey]:
@@ -204,7 +211,7 @@ def build_source_sensor(ds: Dataset) -> dg.SensorDefinition:
             ).hexdigest()[:16]
             if ds.partitions is not None:
                 known = set(instance.get_dynamic_partitions(ds.partitions.name))
-                parts = affected_partitions(ds, location, [c for c in changed if c in seen] or changed, known)
+                parts = affected_partitions(ds, location, changed, set(seen), known)
                 new = [p for p in parts if p not in known]
                 if new:
                     adds.append(ds.partitions.build_add_request(new))
@@ -411,8 +418,21 @@ RETRY_AFTER_FAILURE = (
     & ~AC.in_progress()
 ).with_label("retry_after_failure")
 
+# A missing asset whose inputs are all present is requested, once per time it goes missing. eager() alone does not:
+# it builds what goes missing AFTER its first evaluation, or what an input update reaches, so on a fresh instance
+# an asset without inputs (a dbt reference table such as AGBD's biomes) was never built, and nothing downstream of
+# it either; nor is an asset added to the code after its inputs were built. A failed attempt is not repeated here
+# (it is no longer newly missing): RETRY_AFTER_FAILURE decides that.
+MISSING_WITH_INPUTS = (
+    AC.newly_missing().since(AC.newly_requested() | AC.newly_updated())
+    & AC.all_deps_match(~AC.missing())
+    & ~AC.any_deps_missing()
+    & ~AC.any_deps_in_progress()
+    & ~AC.in_progress()
+).with_label("missing_with_inputs_present")
+
 # Typed tables, dbt models, model cards, the dbt docs: follow upstream changes, and retry failed work.
-EAGER = (AC.eager() | RETRY_AFTER_FAILURE).with_label("eager_or_retry")
+EAGER = (AC.eager() | MISSING_WITH_INPUTS | RETRY_AFTER_FAILURE).with_label("eager_or_retry")
 
 
 def retrain_condition(models: list[dg.AssetKey]) -> dg.AutomationCondition:
@@ -431,6 +451,7 @@ def retrain_condition(models: list[dg.AssetKey]) -> dg.AutomationCondition:
             & ~AC.any_deps_in_progress()
             & ~AC.in_progress()
         ).with_label("retrain_on_changed_data")
+        | MISSING_WITH_INPUTS
         | RETRY_AFTER_FAILURE
     ).with_label("retrain_on_changed_data_or_retry")
 

@@ -128,6 +128,16 @@ def test_partitioned_sensor_copies_once_then_requests_exactly_the_affected_parti
         _execute(instance, runs)
         runs, adds, cursor, _ = _tick(sensor, instance, cursor)
         assert [r.partition_key for r in runs] == ["t01"] and not adds and runs[0].run_key != first_key
+        _execute(instance, runs)
+
+        # a changed file and a new one seen by the same tick: both their partitions (the new one was dropped)
+        _write(watched, "t02.csv", "a\n2\n2\n")
+        _write(watched, "t04.csv", "a\n4\n")
+        runs, adds, cursor, _ = _tick(sensor, instance, cursor)
+        assert [list(a.partition_keys) for a in adds] == [["t04"]]
+        _execute(instance, runs)
+        runs, _, cursor, _ = _tick(sensor, instance, cursor)
+        assert sorted(r.partition_key for r in runs) == ["t02", "t04"]
 
 
 def test_failed_partition_is_retried_when_repaired_with_backoff_and_a_bound(tmp_path, monkeypatch):
@@ -323,3 +333,45 @@ def test_each_asset_gets_the_automation_of_its_role():
         "exionaics_naics_classifier_card",
     ):
         assert label(name) == "eager_or_retry", name
+
+
+def test_a_fresh_instance_builds_every_asset_once_including_one_without_inputs():
+    """Issue 18: on a fresh instance the automation builds AGBD's whole graph after the source sensor's work,
+    each asset once. AGBD's biome reference table (a dbt model without inputs) is built on the first tick (eager()
+    alone never builds an asset that is already missing when it is first evaluated, so the training set and
+    everything after it waited forever); nothing that reads a partitioned asset without partitions yet is built
+    on that tick. Evaluated for real; the runs' results are reported as materialisations."""
+    from dagster_project.datasets.agbd import DATASET as AGBD
+    from dagster_project.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    selection = dg.AssetSelection.groups("agbd")
+    keys = {k for k in selection.resolve(graph) if graph.get(k).is_materializable}
+    sensor_owned = set(automation.upstream_keys(AGBD)) | set(automation.partitioned_keys(AGBD))
+    requested: list[dg.AssetKey] = []
+
+    with dg.instance_for_test() as instance:
+
+        def tick(cursor):
+            result = dg.evaluate_automation_conditions(
+                defs=defs, instance=instance, asset_selection=selection, cursor=cursor
+            )
+            keys = [r.key for r in result.results if result.get_num_requested(r.key)]
+            requested.extend(keys)
+            for key in keys:  # the requested run succeeded
+                instance.report_runless_asset_event(dg.AssetMaterialization(key))
+            return keys, result.cursor
+
+        first, cursor = tick(None)
+        assert first == [dg.AssetKey("agbd_int_biomes")]
+        # the source sensor: partitions added, raw copy and tile index, then one run per partition
+        instance.add_dynamic_partitions(AGBD.partitions.name, ["t1", "t2"])
+        for key in sorted(sensor_owned, key=lambda k: k.to_user_string()):
+            for partition in ["t1", "t2"] if graph.get(key).partitions_def else [None]:
+                instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=partition))
+        for _ in range(8):
+            new, cursor = tick(cursor)
+            if not new:
+                break
+        assert not new, "the automation kept requesting"
+        assert sorted(requested) == sorted(keys - sensor_owned)  # every asset, each once
