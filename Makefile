@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup run test test-deps lint ui docs bench clean samples dbt-parse
+.PHONY: setup run test test-bringup test-deps lint ui docs bench clean samples dbt-parse
 
 setup: $(VENV)/.installed
 
@@ -28,7 +28,12 @@ test-deps:
 	bash scripts/install-system-deps.sh
 
 test: setup test-deps
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q -n 2 --dist loadfile
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q -n 2 --dist loadfile -m "not bringup"
+
+# The bring-up by the sensors alone (tests/platform/test_ui.py, `bringup` marker): about 25 CPU-minutes, too long
+# for `make test`'s 15-minute budget on 2 cores.
+test-bringup: setup test-deps
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q -m bringup tests/platform/test_ui.py
 
 lint: setup
 	$(VENV)/bin/ruff check dagster_project tests benchmarks
