@@ -251,7 +251,7 @@ def test_continuity_sample_is_deterministic_and_spread():
 @pytest.mark.slow
 def test_conformance_fixture_runs_end_to_end(materialize_dataset, lake_local, fixture_root):
     """No RGB folder, Monoseg masks on some boards only, .hdr/.HDR in both places: the whole pipeline runs."""
-    assert assets.discover_boards(str(fixture_root)) == [source.partition_key(b) for b in sorted(BOARDS)]
+    assert assets.discover_partitions(str(fixture_root)) == [source.partition_key(b) for b in sorted(BOARDS)]
     m = materialize_dataset("pcbvision", lake_local, source=str(fixture_root))
     assert m.success, m.step_failures()
     assert all(e.passed for e in m.evaluations()), [e.check_name for e in m.evaluations() if not e.passed]
