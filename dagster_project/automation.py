@@ -120,6 +120,19 @@ def _run_record(instance: dg.DagsterInstance, run_key: str | None):
     return records[0] if records else None
 
 
+def _next_attempt(entry: dict, key_prefix: str, tags: dict, **request) -> dg.RunRequest:
+    """The run request of the next attempt at one piece of sensor work (the raw copy, or a partition): the attempt
+    counter and the run key (`<prefix>:<files digest>:<attempt>`) are updated in the cursor entry in place."""
+    entry["attempt"] += 1
+    entry["run_key"] = f"{key_prefix}:{entry['digest']}:{entry['attempt']}"
+    return dg.RunRequest(
+        run_key=entry["run_key"],
+        run_config=ingest_run_config(),
+        tags={**tags, "cdp/attempt": str(entry["attempt"])},
+        **request,
+    )
+
+
 def _backoff_passed(record, attempt: int, now: float) -> bool:
     """A failed attempt n is retried no earlier than interval * 2**(n-1) after its run ended."""
     ended = record.end_time or record.update_timestamp.timestamp()
@@ -235,16 +248,7 @@ def build_source_sensor(ds: Dataset) -> dg.SensorDefinition:
                 and up["attempt"] < max_attempts
                 and _backoff_passed(up_run, up["attempt"], now)
             ):
-                up["attempt"] += 1
-                up["run_key"] = f"{ds.name}:upstream:{up['digest']}:{up['attempt']}"
-                requests.append(
-                    dg.RunRequest(
-                        run_key=up["run_key"],
-                        asset_selection=up_keys,
-                        run_config=ingest_run_config(),
-                        tags={**tags, "cdp/attempt": str(up["attempt"])},
-                    )
-                )
+                requests.append(_next_attempt(up, f"{ds.name}:upstream", tags, asset_selection=up_keys))
             elif status in FAILED and up["attempt"] >= max_attempts:
                 notes.append(f"raw copy failed {up['attempt']} times; waiting for the source files to change")
 
@@ -263,16 +267,8 @@ def build_source_sensor(ds: Dataset) -> dg.SensorDefinition:
                     and _materialised_after(instance, up_keys, run.end_time or 0)
                 )
                 if st.get("run_key") is None or retry:
-                    st["attempt"] += 1
-                    st["run_key"] = f"{ds.name}:{p}:{st['digest']}:{st['attempt']}"
                     requests.append(
-                        dg.RunRequest(
-                            run_key=st["run_key"],
-                            partition_key=p,
-                            asset_selection=part_keys,
-                            run_config=ingest_run_config(),
-                            tags={**tags, "cdp/attempt": str(st["attempt"])},
-                        )
+                        _next_attempt(st, f"{ds.name}:{p}", tags, partition_key=p, asset_selection=part_keys)
                     )
         for note in notes:
             context.log.info(note)
