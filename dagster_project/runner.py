@@ -3,7 +3,12 @@
 A run cannot mix partitions definitions, so assets are materialised in three stages: (A) unpartitioned assets
 upstream of any partitioned one (raw files), (B) each partitioned asset set, one run per partition key (keys are
 discovered from the source and added to the instance), (C) every other asset (unpartitioned datasets, dbt,
-models, evaluations, cards), in one run so that dbt is invoked once.
+models, evaluations, cards). Stage C is two runs: (C1) the Python tables that feed the warehouse, then (C2) the
+warehouse, models, evaluations and cards. Within one run Dagster cuts the dbt multi-asset into one step per
+"number of other assets on the longest path from a root" (its cycle resolution), so with the tables in the same
+run the warehouse was built by five dbt invocations; after C1 every first-level dbt model is a root and the
+warehouse takes two (data marts, then the platform's marts over the evaluations), each one a dbt process that
+parses the project and runs its tests.
 Every run is recorded in the Dagster instance, so the UI shows them afterwards.
 """
 
@@ -39,6 +44,8 @@ class Plan:
     before: list[dg.AssetKey] = field(default_factory=list)
     partitioned: dict[str, list[dg.AssetKey]] = field(default_factory=dict)
     after: list[dg.AssetKey] = field(default_factory=list)
+    # `after` cut into runs: the tables that feed the subsettable multi-assets (dbt), then the rest
+    after_stages: list[list[dg.AssetKey]] = field(default_factory=list)
 
 
 def plan_stages(defs: dg.Definitions, groups: set[str] | None) -> tuple[Plan, dict]:
@@ -72,7 +79,26 @@ def plan_stages(defs: dg.Definitions, groups: set[str] | None) -> tuple[Plan, di
             plan.before.append(k)
         else:
             plan.after.append(k)
+    plan.after_stages = _feeders_first(graph, plan.after)
     return plan, pdefs
+
+
+def _feeders_first(graph, keys: list[dg.AssetKey]) -> list[list[dg.AssetKey]]:
+    """`keys` (in topological order) as [assets upstream of no subsettable multi-asset key, the rest]; one stage
+    when either part is empty. A subsettable multi-asset is what Dagster splits per run (the dbt models)."""
+
+    def splittable(k: dg.AssetKey) -> bool:
+        assets_def = graph.assets_def_for_key(k)
+        return assets_def.can_subset and len(assets_def.keys) > 1
+
+    selected = set(keys)
+    tainted: set[dg.AssetKey] = set()
+    for k in keys:  # topological order: parents are decided first
+        if splittable(k) or any(p in tainted for p in graph.get(k).parent_keys if p in selected):
+            tainted.add(k)
+    first = [k for k in keys if k not in tainted]
+    rest = [k for k in keys if k in tainted]
+    return [part for part in (first, rest) if part]
 
 
 @dataclass
@@ -209,7 +235,9 @@ def _materialize_everything(
             if console is not None:
                 console.progress(i, len(pkeys), f"{pk}: {'ok' if result.success else 'FAILED'}")
             run(keys, f"{name} partition {pk}", partition_key=pk, result=result)
-    run(plan.after, "tables, warehouse, models and evaluations" if plan.partitioned else "all assets")
+    labels = ["tables", "warehouse, models and evaluations"] if len(plan.after_stages) > 1 else ["all assets"]
+    for keys, label in zip(plan.after_stages, labels, strict=True):
+        run(keys, label)
     order = {
         k.to_user_string(): i
         for i, k in enumerate(plan.before + sum(plan.partitioned.values(), []) + plan.after)
