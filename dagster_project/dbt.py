@@ -38,6 +38,10 @@ from dagster_project.warehouse import Warehouse
 
 DUCKDB_POOL = "duckdb"
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+# dbt's parse, kept per (vars, target): dbt reuses a parse only when both match (it re-parses everything otherwise,
+# seconds of CPU for ~650 nodes), and every data root and warehouse path passes its own vars.
+PARSE_CACHE_DIR = "partial_parse"
+PARSE_CACHE_KEEP = 16
 LAYERS = ("staging", "intermediate", "marts")
 
 
@@ -112,6 +116,7 @@ def prepare_manifest(force: bool = False) -> Path:
     if force or not manifest.exists():
         manifest.parent.mkdir(parents=True, exist_ok=True)
         lake = Lake.from_env()
+        vars_json, target = json.dumps(dbt_vars(lake)), dbt_target(lake)
         with tempfile.TemporaryDirectory(prefix=".parse-", dir=manifest.parent) as tmp:
             subprocess.run(
                 [
@@ -130,14 +135,15 @@ def prepare_manifest(force: bool = False) -> Path:
                     # can reuse this parse (dagster-dbt copies partial_parse.msgpack into the run's target):
                     # with other vars dbt re-parses in full, as it would without the file.
                     "--vars",
-                    json.dumps(dbt_vars(lake)),
+                    vars_json,
                     "--target",
-                    dbt_target(lake),
+                    target,
                 ],
                 check=True,
                 cwd=dbt_project().project_dir,
                 stdin=subprocess.DEVNULL,
             )
+            keep_parse(vars_json, target, Path(tmp))
             partial = Path(tmp) / PARTIAL_PARSE_FILE
             if partial.exists():
                 os.replace(partial, manifest.parent / PARTIAL_PARSE_FILE)
@@ -232,6 +238,45 @@ def with_row_counts(events: list, context: dg.AssetExecutionContext, warehouse_p
             yield event
 
 
+def _parse_cache_file(vars_json: str, target: str) -> Path:
+    key = hashlib.sha256(
+        "\x00".join([vars_json, target, importlib.metadata.version("dbt-core")]).encode()
+    ).hexdigest()[:20]
+    return dbt_project().manifest_path.parent / PARSE_CACHE_DIR / f"{key}.msgpack"
+
+
+def restore_parse(vars_json: str, target: str, target_path: Path) -> bool:
+    """Put the last parse made with these vars and target into `target_path`, where dbt looks for it. dbt checks
+    the files' hashes itself and re-parses what changed, so a stale copy costs nothing but the copy."""
+    cached = _parse_cache_file(vars_json, target)
+    prepared = dbt_project().manifest_path.parent / PARTIAL_PARSE_FILE
+    source = cached if cached.exists() else prepared if prepared.exists() else None
+    if source is None:
+        return False
+    target_path.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source, target_path / PARTIAL_PARSE_FILE)
+    return source == cached
+
+
+def keep_parse(vars_json: str, target: str, target_path: Path) -> None:
+    """Keep the parse dbt just wrote in `target_path` for the next invocation with the same vars and target
+    (atomic: concurrent dbt steps may read it). Only the newest few are kept."""
+    written = target_path / PARTIAL_PARSE_FILE
+    if not written.exists():
+        return
+    cached = _parse_cache_file(vars_json, target)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_name(f".{cached.name}.{os.getpid()}")
+    try:
+        shutil.copy(written, tmp)
+        os.replace(tmp, cached)
+        kept = sorted(cached.parent.glob("*.msgpack"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in kept[PARSE_CACHE_KEEP:]:
+            old.unlink(missing_ok=True)
+    except OSError:  # an optimisation only: never fail a step because of it
+        Path(tmp).unlink(missing_ok=True)
+
+
 def build_dbt_assets() -> dg.AssetsDefinition:
     # Only the atomic parse: `DbtProject.prepare_if_dev()` would parse again, in place, under `dagster dev`, where
     # another process may be reading the manifest it rewrites.
@@ -248,8 +293,14 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, dbt: DbtCliResource, lake: Lake, warehouse: Warehouse
     ):
         """Builds (runs and tests) the selected dbt models in the DuckDB warehouse."""
-        args = ["build", "--vars", json.dumps(dbt_vars(lake, warehouse.path)), "--target", dbt_target(lake)]
-        invocation = dbt.cli(args, context=context)
+        vars_json, target = json.dumps(dbt_vars(lake, warehouse.path)), dbt_target(lake)
+        target_path = (
+            Path(dbt.project_dir) / "target" / f"{context.op.name}-{context.run.run_id[:8]}-{os.getpid()}"
+        )
+        restore_parse(vars_json, target, target_path)
+        invocation = dbt.cli(
+            ["build", "--vars", vars_json, "--target", target], context=context, target_path=target_path
+        )
         events = []
         try:
             # dbt holds DuckDB's write lock while it runs, so the events are collected and the models' row counts
@@ -259,6 +310,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
             yield from events
             raise
         finally:
+            keep_parse(vars_json, target, invocation.target_path)
             # dagster-dbt leaves a target folder per run (manifest, compiled SQL, logs: megabytes each); the
             # events are in memory, so drop it rather than let dbt/target grow without bound.
             shutil.rmtree(invocation.target_path, ignore_errors=True)
@@ -277,9 +329,8 @@ def generate_docs(lake: Lake, warehouse_path: str, log=print) -> dict[str, int]:
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="cdp-dbt-docs-") as target:
-        prepared = dbt_project().manifest_path.parent / PARTIAL_PARSE_FILE
-        if prepared.exists():  # reuse the prepared parse (dbt re-parses in full if its vars do not match)
-            shutil.copy(prepared, Path(target) / PARTIAL_PARSE_FILE)
+        vars_json, dbt_target_name = json.dumps(dbt_vars(lake, warehouse_path)), dbt_target(lake)
+        restore_parse(vars_json, dbt_target_name, Path(target))
         cmd = [
             dbt_executable(),
             "docs",
@@ -293,9 +344,9 @@ def generate_docs(lake: Lake, warehouse_path: str, log=print) -> dict[str, int]:
             "--log-path",  # dbt/logs/dbt.log is shared with every other dbt process: keep ours apart
             target,
             "--vars",
-            json.dumps(dbt_vars(lake, warehouse_path)),
+            vars_json,
             "--target",
-            dbt_target(lake),
+            dbt_target_name,
         ]
         proc = subprocess.run(
             cmd,
@@ -307,6 +358,7 @@ def generate_docs(lake: Lake, warehouse_path: str, log=print) -> dict[str, int]:
         )
         if proc.returncode != 0:
             raise RuntimeError(f"dbt docs generate failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
+        keep_parse(vars_json, dbt_target_name, Path(target))
         sizes = {}
         for name in DOCS_FILES:
             data = (Path(target) / name).read_bytes()
