@@ -375,3 +375,63 @@ def test_a_fresh_instance_builds_every_asset_once_including_one_without_inputs()
                 break
         assert not new, "the automation kept requesting"
         assert sorted(requested) == sorted(keys - sensor_owned)  # every asset, each once
+
+
+def test_failed_asset_without_inputs_is_retried_once_per_retry_period_then_its_children_follow(tmp_path):
+    """An asset without inputs (like a dbt reference table) whose first run fails: no input update can ever retry
+    it, so the automation retries it once per `RETRY_CRON` period (a bound: never twice in one period, never in a
+    loop), together with what reads it. Evaluated for real at chosen evaluation times; the runs are
+    executed for real (the seed fails while a marker file says so)."""
+    import datetime
+
+    broken = tmp_path / "broken"
+    broken.write_text("the warehouse is locked")
+
+    @dg.asset(name="demo_seed", automation_condition=automation.EAGER)
+    def demo_seed() -> None:
+        if broken.exists():
+            raise RuntimeError(broken.read_text())
+
+    @dg.asset(name="demo_child", deps=[demo_seed], automation_condition=automation.EAGER)
+    def demo_child() -> None: ...
+
+    defs = dg.Definitions(assets=[demo_seed, demo_child])
+    # a future hour boundary: RETRY_CRON ticks on the hour
+    h = datetime.datetime.now(datetime.UTC).replace(minute=0, second=0, microsecond=0) + datetime.timedelta(
+        hours=1
+    )
+
+    def at(hours: int, minutes: int) -> datetime.datetime:
+        return h + datetime.timedelta(hours=hours, minutes=minutes)
+
+    with dg.instance_for_test() as instance:
+        cursor = None
+
+        def tick(when: datetime.datetime) -> list[str]:
+            nonlocal cursor
+            result = dg.evaluate_automation_conditions(
+                defs=defs, instance=instance, cursor=cursor, evaluation_time=when
+            )
+            cursor = result.cursor
+            keys = sorted(r.key.to_user_string() for r in result.results if result.get_num_requested(r.key))
+            if keys:  # the requested run, executed for real
+                dg.materialize(
+                    [demo_seed, demo_child],
+                    selection=keys,
+                    instance=instance,
+                    raise_on_error=False,
+                )
+            return keys
+
+        assert tick(at(0, 10)) == ["demo_seed"]  # missing, no inputs: built once; the run fails
+        assert tick(at(0, 15)) == []
+        assert tick(at(0, 55)) == []  # the same period: not retried (the bound)
+        # the next period: one retry, with what reads it in the same run (eager); the cause is still there
+        assert tick(at(1, 1)) == ["demo_child", "demo_seed"]
+        assert tick(at(1, 10)) == []
+        broken.unlink()  # the cause goes away
+        assert tick(at(1, 50)) == []  # not before the next period
+        assert tick(at(2, 1)) == ["demo_child", "demo_seed"]  # retried, and this time both succeed
+        assert instance.get_latest_materialization_event(dg.AssetKey("demo_child")) is not None
+        assert tick(at(2, 2)) == []
+        assert tick(at(4, 1)) == []  # a healthy asset is not retried
