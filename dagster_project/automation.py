@@ -454,8 +454,9 @@ def retrain_condition(models: list[dg.AssetKey]) -> dg.AutomationCondition:
     retrain (issue 18)."""
     content_changed = AC.any_deps_match(AC.data_version_changed()).allow(dg.AssetSelection.kind("dbt"))
     model_updated = AC.any_deps_updated().allow(dg.AssetSelection.assets(*models))
+    # (unless the model is requested on this same tick: then the evaluation joins that run and scores it after it)
     model_about_to_retrain = AC.any_deps_match(
-        AC.any_deps_match(AC.in_progress() | AC.will_be_requested())
+        AC.any_deps_match(AC.in_progress() | AC.will_be_requested()) & ~AC.will_be_requested()
     ).allow(dg.AssetSelection.assets(*models))
     return (
         (

@@ -435,3 +435,69 @@ def test_failed_asset_without_inputs_is_retried_once_per_retry_period_then_its_c
         assert instance.get_latest_materialization_event(dg.AssetKey("demo_child")) is not None
         assert tick(at(2, 2)) == []
         assert tick(at(4, 1)) == []  # a healthy asset is not retried
+
+
+def test_an_evaluation_waits_while_its_model_is_about_to_retrain():
+    """Issue 18: a table that both the model and its evaluation read (PCB-Vision's board stats) changed while the
+    model's other input (its training set) was still being rebuilt by another run. The evaluation must not score
+    the old model then: it waits, and runs once, together with the retrained model. Evaluated for real; the runs
+    are executed for real, the run in flight is a real run record."""
+    content = {"train": "1", "stats": "1"}
+
+    @dg.asset(name="demo_train_src")
+    def train_src() -> None: ...
+
+    @dg.asset(name="demo_stats_src")
+    def stats_src() -> None: ...
+
+    # dbt models report a content hash as their data version (dagster_project/dbt.py)
+    @dg.asset(name="demo_stats", deps=[stats_src], kinds={"dbt"}, automation_condition=automation.EAGER)
+    def stats() -> dg.MaterializeResult:
+        return dg.MaterializeResult(data_version=dg.DataVersion(content["stats"]))
+
+    @dg.asset(name="demo_train", deps=[train_src], kinds={"dbt"}, automation_condition=automation.EAGER)
+    def train() -> dg.MaterializeResult:
+        return dg.MaterializeResult(data_version=dg.DataVersion(content["train"]))
+
+    retrain = automation.retrain_condition([dg.AssetKey("demo_model")])
+
+    @dg.asset(name="demo_model", deps=[stats, train], automation_condition=retrain)
+    def model() -> None: ...
+
+    @dg.asset(name="demo_evaluation", deps=[stats, model], automation_condition=retrain)
+    def evaluation() -> None: ...
+
+    assets = [train_src, stats_src, stats, train, model, evaluation]
+    defs = dg.Definitions(assets=assets, jobs=[dg.define_asset_job("demo_train_job", selection=[train])])
+
+    with dg.instance_for_test() as instance:
+        cursor = None
+
+        def tick() -> list[str]:
+            nonlocal cursor
+            result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+            cursor = result.cursor
+            keys = sorted(r.key.to_user_string() for r in result.results if result.get_num_requested(r.key))
+            if keys:  # the requested run, executed for real
+                assert dg.materialize(assets, selection=keys, instance=instance).success
+            return keys
+
+        assert dg.materialize(assets, instance=instance).success
+        assert tick() == []
+        content["stats"] = content["train"] = "2"  # new data upstream of both
+        dg.materialize(assets, selection=["demo_stats_src"], instance=instance)
+        assert tick() == ["demo_stats"]  # its content changed
+        # meanwhile another run rebuilds the training set
+        in_flight = instance.create_run_for_job(
+            job_def=defs.resolve_job_def("demo_train_job"),
+            asset_selection=frozenset({dg.AssetKey("demo_train")}),
+            status=dg.DagsterRunStatus.STARTED,
+        )
+        assert tick() == []  # the model waits for its input; the evaluation waits for the model
+        assert tick() == []
+        instance.delete_run(in_flight.run_id)  # that run's work, done for real:
+        dg.materialize(assets, selection=["demo_train"], instance=instance)
+        assert tick() == ["demo_evaluation", "demo_model"]  # one run: retrain, then score the new model
+        assert tick() == []
+        evaluations = instance.fetch_materializations(dg.AssetKey("demo_evaluation"), limit=10).records
+        assert len(evaluations) == 2  # the first build and the one after the retrain
