@@ -190,7 +190,6 @@ def test_dagster_dev_lists_every_asset_and_check_and_runs_the_daemon(session):
     assert {"nightly_revalidation_schedule", "weekly_retrain_schedule"} <= set(schedules)
 
 
-@pytest.mark.bringup
 def test_sensors_alone_bring_a_fresh_instance_to_the_state_of_make_run(session):
     from dagster_project.datasets import load_datasets
     from dagster_project.definitions import defs
@@ -224,7 +223,6 @@ def test_sensors_alone_bring_a_fresh_instance_to_the_state_of_make_run(session):
         assert {p: len(rs) for p, rs in runs.items()} == dict.fromkeys(expected[ds.partitions.name], 1)
 
 
-@pytest.mark.bringup
 def test_a_changed_file_reruns_its_partition_and_a_broken_new_one_recovers_once_repaired(session):
     """Two changes at once: a changed file of board 2 (its header, re-delivered with a new description) and board 4
     arriving with a broken header. Board 2 gets exactly one new run, which succeeds; board 4's first run fails;
@@ -290,7 +288,6 @@ def test_a_changed_file_reruns_its_partition_and_a_broken_new_one_recovers_once_
     assert _materialised(instance, defs.resolve_asset_graph()) == before.materialised
 
 
-@pytest.mark.bringup
 def test_a_job_launched_through_the_ui_succeeds(session):
     """ExioNAICS raw → evaluation, launched through the GraphQL API as the UI's Materialize button does."""
     from dagster_graphql import DagsterGraphQLClientError
