@@ -127,7 +127,6 @@ def _next_attempt(entry: dict, key_prefix: str, tags: dict, **request) -> dg.Run
     entry["run_key"] = f"{key_prefix}:{entry['digest']}:{entry['attempt']}"
     return dg.RunRequest(
         run_key=entry["run_key"],
-        run_config=ingest_run_config(),
         tags={**tags, "cdp/attempt": str(entry["attempt"])},
         **request,
     )
@@ -145,15 +144,6 @@ def _materialised_after(instance: dg.DagsterInstance, keys: list[dg.AssetKey], t
         if event is None or event.timestamp <= ts:
             return False
     return True
-
-
-def ingest_run_config() -> dict:
-    """Run config of the source sensors' runs: their steps run one after the other in the run's own process (a
-    raw copy, one partition's tables): no subprocess per step, which costs more than the step on the samples.
-    Under the cluster profile, steps go to the Celery workers as usual."""
-    from dagster_project import executor
-
-    return {} if executor.is_cluster() else {"execution": {"config": {"in_process": {}}}}
 
 
 def build_source_sensor(ds: Dataset) -> dg.SensorDefinition:
@@ -401,54 +391,83 @@ def automation_sensor() -> dg.AutomationConditionSensorDefinition:
 
 AC = dg.AutomationCondition
 
+# What every automated asset waits for: no input missing (one requested on the same tick does not count) or in
+# progress, and the asset itself not in progress. Evaluated ONCE per asset, after the triggers below: each
+# condition on the inputs costs a query per partitioned input on every tick, and the automation sensor's tick is
+# the biggest idle cost of `make ui` (3.5 CPU-s per tick with these checks repeated in each trigger, measured on the
+# samples).
+INPUTS_READY = (~AC.any_deps_missing() & ~AC.any_deps_in_progress() & ~AC.in_progress()).with_label(
+    "inputs_ready"
+)
+
+# eager()'s trigger (an input updated, or the asset became missing after its first evaluation), without its
+# input checks, which INPUTS_READY makes.
+EAGER_TRIGGER = (
+    AC.in_latest_time_window() & (AC.newly_missing() | AC.any_deps_updated()).since_last_handled()
+).with_label("eager")
+
 # An asset whose latest run failed (its own step, or a step it waited for in the same run) is requested again
-# once its inputs are healthy, i.e. none is missing, in progress or failed, and one of them was updated since the
-# asset was last requested: eager() alone ignores an input that was updated by the very run that failed, so the
-# asset would wait for the next upstream change. One retry per input update: a deterministic failure does not loop.
+# once its inputs are healthy, i.e. none is missing, in progress or failed, and something that may have fixed the
+# cause happened since it was last requested:
+# - one of its inputs was updated (eager() alone ignores an input that was updated by the very run that failed,
+#   so the asset would wait for the next upstream change);
+# - its code version changed (a fixed dbt model or asset function);
+# - a RETRY_CRON tick passed: a cause outside the graph (a DuckDB lock held by another process, a full disk) may
+#   have gone. This is the only retry an asset without inputs can get; without it, such an asset whose first run
+#   failed (e.g. a dbt reference table) was never tried again, and nothing downstream of it was built.
+# Bound: one retry per input update, per code change and per RETRY_CRON period, so a deterministic failure costs
+# at most one run an hour and never loops. (Used with INPUTS_READY.)
+RETRY_CRON = "0 * * * *"
 RETRY_AFTER_FAILURE = (
     AC.execution_failed()
-    & AC.any_deps_match(AC.newly_updated()).since_last_handled()
-    & ~AC.any_deps_missing()
-    & ~AC.any_deps_in_progress()
+    & (
+        AC.any_deps_match(AC.newly_updated()) | AC.code_version_changed() | AC.cron_tick_passed(RETRY_CRON)
+    ).since_last_handled()
     & ~AC.any_deps_match(AC.execution_failed())
-    & ~AC.in_progress()
 ).with_label("retry_after_failure")
 
 # A missing asset whose inputs are all present is requested, once per time it goes missing. eager() alone does not:
 # it builds what goes missing AFTER its first evaluation, or what an input update reaches, so on a fresh instance
 # an asset without inputs (a dbt reference table such as AGBD's biomes) was never built, and nothing downstream of
 # it either; nor is an asset added to the code after its inputs were built. A failed attempt is not repeated here
-# (it is no longer newly missing): RETRY_AFTER_FAILURE decides that.
+# (it is no longer newly missing): RETRY_AFTER_FAILURE decides that. A partitioned input with no partitions yet
+# does not count as present (all_deps_match). (Used with INPUTS_READY.)
 MISSING_WITH_INPUTS = (
-    AC.newly_missing().since(AC.newly_requested() | AC.newly_updated())
-    & AC.all_deps_match(~AC.missing())
-    & ~AC.any_deps_missing()
-    & ~AC.any_deps_in_progress()
-    & ~AC.in_progress()
+    AC.newly_missing().since(AC.newly_requested() | AC.newly_updated()) & AC.all_deps_match(~AC.missing())
 ).with_label("missing_with_inputs_present")
 
 # Typed tables, dbt models, model cards, the dbt docs: follow upstream changes, and retry failed work.
-EAGER = (AC.eager() | MISSING_WITH_INPUTS | RETRY_AFTER_FAILURE).with_label("eager_or_retry")
+EAGER = ((EAGER_TRIGGER | MISSING_WITH_INPUTS | RETRY_AFTER_FAILURE) & INPUTS_READY).with_label(
+    "eager_or_retry"
+)
 
 
 def retrain_condition(models: list[dg.AssetKey]) -> dg.AutomationCondition:
     """Models and evaluations: (re)built when missing, when the CONTENT of a warehouse table they read changed
     (dbt models report a content hash as their data version, see dagster_project/dbt.py, so a nightly rebuild of
     unchanged marts changes nothing), when their code version changed, or (evaluations) when a model they score
-    was updated; otherwise only by the weekly retrain schedule. Failed work is retried as above."""
+    was updated; otherwise only by the weekly retrain schedule. Failed work is retried as above.
+
+    An evaluation waits while a model it scores is about to retrain (an input of the model is in progress or
+    requested on this tick). Otherwise a table that both read (PCB-Vision's board stats) changing before the
+    model's other input (its training set) made the evaluation score the old model first and run again after the
+    retrain (issue 18)."""
     content_changed = AC.any_deps_match(AC.data_version_changed()).allow(dg.AssetSelection.kind("dbt"))
     model_updated = AC.any_deps_updated().allow(dg.AssetSelection.assets(*models))
+    # (unless the model is requested on this same tick: then the evaluation joins that run and scores it after it)
+    model_about_to_retrain = AC.any_deps_match(
+        AC.any_deps_match(AC.in_progress() | AC.will_be_requested()) & ~AC.will_be_requested()
+    ).allow(dg.AssetSelection.assets(*models))
     return (
         (
-            (
-                AC.newly_missing() | content_changed | model_updated | AC.code_version_changed()
-            ).since_last_handled()
-            & ~AC.any_deps_missing()
-            & ~AC.any_deps_in_progress()
-            & ~AC.in_progress()
-        ).with_label("retrain_on_changed_data")
-        | MISSING_WITH_INPUTS
-        | RETRY_AFTER_FAILURE
+            (AC.newly_missing() | content_changed | model_updated | AC.code_version_changed())
+            .since_last_handled()
+            .with_label("retrain_on_changed_data")
+            | MISSING_WITH_INPUTS
+            | RETRY_AFTER_FAILURE
+        )
+        & INPUTS_READY
+        & ~model_about_to_retrain.with_label("model_about_to_retrain")
     ).with_label("retrain_on_changed_data_or_retry")
 
 

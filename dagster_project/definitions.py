@@ -49,9 +49,9 @@ def build_definitions(datasets: list[Dataset] | None = None) -> dg.Definitions:
     )
     models = {pair.model for pair in pairs}
     jobs, schedules = automation.build_jobs_and_schedules(datasets, core.resolve_asset_graph(), models)
-    # CDP_PROFILE=cluster: every job runs its steps on Celery workers (see dagster_project/executor.py).
+    # CDP_PROFILE=cluster: every job runs its steps on Celery workers; else in-process (dagster_project/executor.py).
     return dg.Definitions.merge(
-        core, dg.Definitions(jobs=jobs, schedules=schedules, executor=executor.executor_or_default())
+        core, dg.Definitions(jobs=jobs, schedules=schedules, executor=executor.job_executor())
     )
 
 

@@ -375,3 +375,129 @@ def test_a_fresh_instance_builds_every_asset_once_including_one_without_inputs()
                 break
         assert not new, "the automation kept requesting"
         assert sorted(requested) == sorted(keys - sensor_owned)  # every asset, each once
+
+
+def test_failed_asset_without_inputs_is_retried_once_per_retry_period_then_its_children_follow(tmp_path):
+    """An asset without inputs (like a dbt reference table) whose first run fails: no input update can ever retry
+    it, so the automation retries it once per `RETRY_CRON` period (a bound: never twice in one period, never in a
+    loop), together with what reads it. Evaluated for real at chosen evaluation times; the runs are
+    executed for real (the seed fails while a marker file says so)."""
+    import datetime
+
+    broken = tmp_path / "broken"
+    broken.write_text("the warehouse is locked")
+
+    @dg.asset(name="demo_seed", automation_condition=automation.EAGER)
+    def demo_seed() -> None:
+        if broken.exists():
+            raise RuntimeError(broken.read_text())
+
+    @dg.asset(name="demo_child", deps=[demo_seed], automation_condition=automation.EAGER)
+    def demo_child() -> None: ...
+
+    defs = dg.Definitions(assets=[demo_seed, demo_child])
+    # a future hour boundary: RETRY_CRON ticks on the hour
+    h = datetime.datetime.now(datetime.UTC).replace(minute=0, second=0, microsecond=0) + datetime.timedelta(
+        hours=1
+    )
+
+    def at(hours: int, minutes: int) -> datetime.datetime:
+        return h + datetime.timedelta(hours=hours, minutes=minutes)
+
+    with dg.instance_for_test() as instance:
+        cursor = None
+
+        def tick(when: datetime.datetime) -> list[str]:
+            nonlocal cursor
+            result = dg.evaluate_automation_conditions(
+                defs=defs, instance=instance, cursor=cursor, evaluation_time=when
+            )
+            cursor = result.cursor
+            keys = sorted(r.key.to_user_string() for r in result.results if result.get_num_requested(r.key))
+            if keys:  # the requested run, executed for real
+                dg.materialize(
+                    [demo_seed, demo_child],
+                    selection=keys,
+                    instance=instance,
+                    raise_on_error=False,
+                )
+            return keys
+
+        assert tick(at(0, 10)) == ["demo_seed"]  # missing, no inputs: built once; the run fails
+        assert tick(at(0, 15)) == []
+        assert tick(at(0, 55)) == []  # the same period: not retried (the bound)
+        # the next period: one retry, with what reads it in the same run (eager); the cause is still there
+        assert tick(at(1, 1)) == ["demo_child", "demo_seed"]
+        assert tick(at(1, 10)) == []
+        broken.unlink()  # the cause goes away
+        assert tick(at(1, 50)) == []  # not before the next period
+        assert tick(at(2, 1)) == ["demo_child", "demo_seed"]  # retried, and this time both succeed
+        assert instance.get_latest_materialization_event(dg.AssetKey("demo_child")) is not None
+        assert tick(at(2, 2)) == []
+        assert tick(at(4, 1)) == []  # a healthy asset is not retried
+
+
+def test_an_evaluation_waits_while_its_model_is_about_to_retrain():
+    """Issue 18: a table that both the model and its evaluation read (PCB-Vision's board stats) changed while the
+    model's other input (its training set) was still being rebuilt by another run. The evaluation must not score
+    the old model then: it waits, and runs once, together with the retrained model. Evaluated for real; the runs
+    are executed for real, the run in flight is a real run record."""
+    content = {"train": "1", "stats": "1"}
+
+    @dg.asset(name="demo_train_src")
+    def train_src() -> None: ...
+
+    @dg.asset(name="demo_stats_src")
+    def stats_src() -> None: ...
+
+    # dbt models report a content hash as their data version (dagster_project/dbt.py)
+    @dg.asset(name="demo_stats", deps=[stats_src], kinds={"dbt"}, automation_condition=automation.EAGER)
+    def stats() -> dg.MaterializeResult:
+        return dg.MaterializeResult(data_version=dg.DataVersion(content["stats"]))
+
+    @dg.asset(name="demo_train", deps=[train_src], kinds={"dbt"}, automation_condition=automation.EAGER)
+    def train() -> dg.MaterializeResult:
+        return dg.MaterializeResult(data_version=dg.DataVersion(content["train"]))
+
+    retrain = automation.retrain_condition([dg.AssetKey("demo_model")])
+
+    @dg.asset(name="demo_model", deps=[stats, train], automation_condition=retrain)
+    def model() -> None: ...
+
+    @dg.asset(name="demo_evaluation", deps=[stats, model], automation_condition=retrain)
+    def evaluation() -> None: ...
+
+    assets = [train_src, stats_src, stats, train, model, evaluation]
+    defs = dg.Definitions(assets=assets, jobs=[dg.define_asset_job("demo_train_job", selection=[train])])
+
+    with dg.instance_for_test() as instance:
+        cursor = None
+
+        def tick() -> list[str]:
+            nonlocal cursor
+            result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+            cursor = result.cursor
+            keys = sorted(r.key.to_user_string() for r in result.results if result.get_num_requested(r.key))
+            if keys:  # the requested run, executed for real
+                assert dg.materialize(assets, selection=keys, instance=instance).success
+            return keys
+
+        assert dg.materialize(assets, instance=instance).success
+        assert tick() == []
+        content["stats"] = content["train"] = "2"  # new data upstream of both
+        dg.materialize(assets, selection=["demo_stats_src"], instance=instance)
+        assert tick() == ["demo_stats"]  # its content changed
+        # meanwhile another run rebuilds the training set
+        in_flight = instance.create_run_for_job(
+            job_def=defs.resolve_job_def("demo_train_job"),
+            asset_selection=frozenset({dg.AssetKey("demo_train")}),
+            status=dg.DagsterRunStatus.STARTED,
+        )
+        assert tick() == []  # the model waits for its input; the evaluation waits for the model
+        assert tick() == []
+        instance.delete_run(in_flight.run_id)  # that run's work, done for real:
+        dg.materialize(assets, selection=["demo_train"], instance=instance)
+        assert tick() == ["demo_evaluation", "demo_model"]  # one run: retrain, then score the new model
+        assert tick() == []
+        evaluations = instance.fetch_materializations(dg.AssetKey("demo_evaluation"), limit=10).records
+        assert len(evaluations) == 2  # the first build and the one after the retrain
