@@ -186,7 +186,8 @@ def check_outcome(instance: dg.DagsterInstance, spec: dg.AssetCheckSpec) -> Chec
         page_recs = instance.event_log_storage.get_asset_check_execution_history(
             key, limit=500, cursor=cursor
         )
-        recs = [r for r in page_recs if r.evaluation is not None]
+        # a check planned in a run whose step failed before evaluating it holds its planned event, not a result
+        recs = [r for r in page_recs if isinstance(r.evaluation, dg.AssetCheckEvaluation)]
         # A check of a partitioned asset is not partitioned itself, so its records carry no partition: take it
         # from the run that evaluated it (one run per partition).
         missing = sorted({r.run_id for r in recs if r.partition is None})

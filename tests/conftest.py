@@ -133,7 +133,9 @@ def cdp_env(tmp_path, monkeypatch):
 @pytest.fixture
 def materialize_dataset(tmp_path, monkeypatch, cdp_env):
     """`materialize_dataset(name_or_names, lake, source=None)` materialises datasets end to end into a temporary
-    Dagster instance and DuckDB warehouse, and returns a `Materialized` (report, instance, warehouse path)."""
+    Dagster instance and DuckDB warehouse, and returns a `Materialized` (report, instance, warehouse path).
+    `upto=[asset keys]` materialises only those assets and their ancestors (of the named datasets), in the
+    runner's usual stages: for a test whose assertions stop there (a failure upstream, a partition's table)."""
     import dagster as dg
 
     from dagster_project.io_managers import LakeIOManager
@@ -144,14 +146,26 @@ def materialize_dataset(tmp_path, monkeypatch, cdp_env):
     home.mkdir(exist_ok=True)
     instance = dg.DagsterInstance.local_temp(tempdir=str(home), overrides={"telemetry": {"enabled": False}})
 
-    def run(names, lake, source: str | dict | None = None, warehouse_path: str | None = None) -> Materialized:
+    def run(
+        names,
+        lake,
+        source: str | dict | None = None,
+        warehouse_path: str | None = None,
+        upto: list | None = None,
+    ) -> Materialized:
         names = [names] if isinstance(names, str) else list(names)
         sources = source if isinstance(source, dict) else ({names[0]: source} if source else {})
         for name, location in sources.items():
             monkeypatch.setenv(f"CDP_{name.upper()}_SOURCE", str(location))
         wh = warehouse_path or str(tmp_path / "warehouse.duckdb")
         resources = {"lake": lake, "io_manager": LakeIOManager(lake=lake), "warehouse": Warehouse(path=wh)}
-        report = materialize_everything(instance, datasets=names, resources=resources)
+        defs = None
+        if upto is not None:
+            from dagster_project.definitions import defs as full
+            from tests.support.selection import upstream_definitions
+
+            defs = upstream_definitions(full, upto)
+        report = materialize_everything(instance, datasets=names, defs=defs, resources=resources)
         return Materialized(report=report, instance=instance, warehouse_path=wh, lake=lake)
 
     yield run

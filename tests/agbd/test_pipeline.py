@@ -132,11 +132,11 @@ def test_end_to_end_hdf5_local_rerun_and_a_broken_tile_later(materialize_dataset
     assert lake_local.read_parquet("tables/agbd_footprints/30NXN/data.parquet").equals(footprints)
 
     # a tile group loses a dataset at the source: that tile's step fails naming file, tile and rule; the
-    # previous good tables and raw copy are kept
+    # previous good tables and raw copy are kept (the run stops at the failing step: raw copy, tile index, tiles)
     good = lake_local.read_bytes("tables/agbd_patches/37MBN/data.parquet")
     with h5py.File(src / "data_subset-2019-v4_0-20.h5", "r+") as f:
         del f["37MBN/CH/std"]
-    m3 = materialize_dataset("agbd", lake_local, source=str(src))
+    m3 = materialize_dataset("agbd", lake_local, source=str(src), upto=["agbd_patches"])
     assert not m3.success
     errors = " ".join(v for k, v in m3.step_failures().items() if k == "agbd_patches")
     assert "data_subset-2019-v4_0-20.h5" in errors and "tile 37MBN" in errors
@@ -295,7 +295,7 @@ def test_remote_hf_download_with_a_wrong_checksum_fails(
     tree[0]["lfs"]["oid"] = "0" * 64
     listing.write_text(json.dumps(tree))
     server = http_server(root)
-    m = materialize_dataset("agbd", lake_local, source=f"{server.url}/{path}")
+    m = materialize_dataset("agbd", lake_local, source=f"{server.url}/{path}", upto=["agbd_raw_files"])
     assert not m.success
     errors = " ".join(m.step_failures().values())
     assert "sha256 matches" in errors and "test-00000-of-00001.parquet" in errors

@@ -220,25 +220,29 @@ def _rerun(m, names: list[str]):
 
 
 @pytest.mark.slow  # a full pipeline run with a model fit: 1-3 min on the shared 2-core machine
-def test_end_to_end_single_file_and_rerun_is_deterministic(materialize_dataset, lake_local):
-    m = materialize_dataset("exionaics", lake_local, source=str(SAMPLE))
+def test_end_to_end_single_file_on_s3_and_rerun_is_deterministic(materialize_dataset, lake_s3):
+    """On an S3 lake (the local lake runs end to end with the parquet variant, the ExioML files and from HF)."""
+    m = materialize_dataset("exionaics", lake_s3, source=str(SAMPLE))
     md = _assert_pipeline_ok(m, companies=2000)
-    manifest = lake_local.read_parquet("raw/exionaics/_manifest.parquet")
+    manifest = lake_s3.read_parquet("raw/exionaics/_manifest.parquet")
     assert manifest["relpath"].to_list() == ["ExioNAICS.csv"]  # the single published file, nothing else
-    assert lake_local.read_bytes("raw/exionaics/ExioNAICS.csv") == (SAMPLE / "ExioNAICS.csv").read_bytes()
+    assert lake_s3.read_bytes("raw/exionaics/ExioNAICS.csv") == (SAMPLE / "ExioNAICS.csv").read_bytes()
+    assert lake_s3.exists("tables/exionaics_companies/data.parquet")
+    assert lake_s3.exists("objects/exionaics_naics_classifier/object.pkl")
+    assert lake_s3.read_parquet("tables/exionaics_sector_factors/data.parquet").height == 0
     (fit,) = m.materializations("exionaics_naics_classifier")
-    sha = _model_sha(lake_local)
+    sha = _model_sha(lake_s3)
     # A second raw copy copies nothing again; a refit and re-evaluation on the same mart give a byte-identical
     # model, the same fingerprint and the same metrics. (Only those steps run again: the tables, GX suites and
     # dbt build are what the first run covers; the mart's order is pinned by its ORDER BY and the fingerprint.)
     again = _rerun(m, ["exionaics_raw_files", "exionaics_naics_classifier", "exionaics_model_evaluation"])
     fit2, md2 = again["exionaics_naics_classifier"], again["exionaics_model_evaluation"]
-    assert _model_sha(lake_local) == sha
+    assert _model_sha(lake_s3) == sha
     assert fit2["fingerprint/id"].value == fit.metadata["fingerprint/id"].value
     assert fit.metadata["fingerprint/train/rows"].value == fit.metadata["train_rows"].value
     metric_keys = [k for k in md if k.startswith(("top", "mape", "median", "emission_rows"))]
     assert metric_keys and all(md2[k].value == md[k].value for k in metric_keys)
-    assert lake_local.read_parquet("raw/exionaics/_manifest.parquet").equals(manifest)
+    assert lake_s3.read_parquet("raw/exionaics/_manifest.parquet").equals(manifest)
 
 
 @pytest.mark.slow  # a full pipeline run with a model fit: 2-5 min on the shared 2-core machine
@@ -327,16 +331,6 @@ def test_factor_file_without_us_rows_stops_the_run(materialize_dataset, lake_loc
     assert not m.success
     assert "region = 'US'" in m.step_failures()["exionaics_sector_factors"]
     assert not m.materializations("exionaics_naics_classifier")
-
-
-@pytest.mark.slow  # a full pipeline run with a model fit: 2-5 min on the shared 2-core machine
-def test_end_to_end_on_s3(materialize_dataset, lake_s3):
-    m = materialize_dataset("exionaics", lake_s3, source=str(SAMPLE))
-    _assert_pipeline_ok(m, companies=2000)
-    assert lake_s3.exists("tables/exionaics_companies/data.parquet")
-    assert lake_s3.exists("objects/exionaics_naics_classifier/object.pkl")
-    assert lake_s3.read_bytes("raw/exionaics/ExioNAICS.csv") == (SAMPLE / "ExioNAICS.csv").read_bytes()
-    assert lake_s3.read_parquet("tables/exionaics_sector_factors/data.parquet").height == 0
 
 
 def _corrupt(tmp_path: Path) -> Path:

@@ -149,25 +149,15 @@ def _first_id() -> int:
     return int(pl.read_csv(SAMPLE / source.PA_TRAIN_FILE)["surveyId"][0])
 
 
-def test_end_to_end_on_s3(materialize_dataset, lake_s3):
-    m = materialize_dataset("geoplant", lake_s3, source=str(SAMPLE))
-    _assert_pipeline_ok(m)
-    years = sorted(p.rsplit("/", 1)[-1] for p in lake_s3.glob("tables/geoplant_po_occurrences/*"))
-    assert years == [f"year={y}" for y in range(2017, 2022)]
-    assert lake_s3.exists("arrays/geoplant_patches/train/shard-00000.npy")
-    assert (
-        lake_s3.read_bytes(f"raw/geoplant/{source.PA_TRAIN_FILE}")
-        == (SAMPLE / source.PA_TRAIN_FILE).read_bytes()
-    )
-
-
 def _blocked(m, key: str) -> bool:
     return not m.materializations(key)
 
 
-def test_bad_rows_fail_the_pa_check_with_file_row_and_rule_then_a_fixed_rerun_succeeds(
-    materialize_dataset, lake_local, bundle
+def test_bad_rows_fail_the_pa_check_with_file_row_and_rule_then_a_fixed_rerun_succeeds_on_s3(
+    materialize_dataset, lake_s3, bundle
 ):
+    """On an S3 lake: the fixed rerun is the end-to-end run on S3 (the local lake runs end to end in
+    test_end_to_end_local_and_rerun_is_idempotent)."""
     path = bundle / source.PA_TRAIN_FILE
     good = path.read_bytes()
     lines = good.decode().splitlines()
@@ -183,7 +173,7 @@ def test_bad_rows_fail_the_pa_check_with_file_row_and_rule_then_a_fixed_rerun_su
     bad = ("\n".join(lines) + "\n").encode()
     path.write_bytes(bad)
 
-    m = materialize_dataset("geoplant", lake_local, source=str(bundle))
+    m = materialize_dataset("geoplant", lake_s3, source=str(bundle))
     check = _check(m, "geoplant_pa_occurrences_valid")
     assert not check.passed
     text = _failures_text(m, "geoplant_pa_occurrences_valid")
@@ -193,15 +183,19 @@ def test_bad_rows_fail_the_pa_check_with_file_row_and_rule_then_a_fixed_rerun_su
     assert source.PA_TRAIN_FILE in text
     # The blocking check stops everything downstream; the raw copy is the file exactly as received.
     assert _blocked(m, "geoplant_pa_surveys") and _blocked(m, "geoplant_model_evaluation")
-    assert lake_local.read_bytes(f"raw/geoplant/{source.PA_TRAIN_FILE}") == bad
+    assert lake_s3.read_bytes(f"raw/geoplant/{source.PA_TRAIN_FILE}") == bad
 
     path.write_bytes(good)
-    fixed = materialize_dataset("geoplant", lake_local, source=str(bundle))
+    fixed = materialize_dataset("geoplant", lake_s3, source=str(bundle))
     _assert_pipeline_ok(fixed)
     # Nothing lost: the corrupted copy is archived, the raw area holds the fixed file.
-    history = lake_local.glob(f"raw/geoplant/_history/*/{source.PA_TRAIN_FILE}")
-    assert len(history) == 1 and Path(history[0]).read_bytes() == bad
-    assert lake_local.read_bytes(f"raw/geoplant/{source.PA_TRAIN_FILE}") == good
+    history = lake_s3.glob(f"raw/geoplant/_history/*/{source.PA_TRAIN_FILE}")
+    assert len(history) == 1 and lake_s3.fs.cat_file(history[0]) == bad
+    assert lake_s3.read_bytes(f"raw/geoplant/{source.PA_TRAIN_FILE}") == good
+    assert good == (SAMPLE / source.PA_TRAIN_FILE).read_bytes()
+    years = sorted(p.rsplit("/", 1)[-1] for p in lake_s3.glob("tables/geoplant_po_occurrences/*"))
+    assert years == [f"year={y}" for y in range(2017, 2022)]
+    assert lake_s3.exists("arrays/geoplant_patches/train/shard-00000.npy")
 
 
 @pytest.mark.parametrize(
