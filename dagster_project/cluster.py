@@ -29,8 +29,8 @@ from dagster_project.executor import (  # noqa: F401  (re-exported: callers of d
     celery_config_source,
     executor,
     executor_config,
-    executor_or_default,
     is_cluster,
+    job_executor,
     profile,
     visibility_timeout_s,
 )

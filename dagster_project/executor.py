@@ -90,12 +90,6 @@ def executor() -> dg.ExecutorDefinition:
     return celery_executor.configured(executor_config(), name="celery")
 
 
-def executor_or_default() -> dg.ExecutorDefinition | None:
-    """Celery under the cluster profile, else None (Dagster's own default executor). The code location's jobs use
-    `job_executor()`."""
-    return executor() if is_cluster() else None
-
-
 def job_executor() -> dg.ExecutorDefinition:
     """The executor of every job of the code location (`dg.Definitions(executor=...)`; automation runs, which are
     launched without a job's run config, use it too): Celery under the cluster profile, else in-process.

@@ -9,11 +9,11 @@ from dagster_project.resource_hints import resource_hints
 
 def test_profile_setting_selects_the_celery_executor(monkeypatch):
     monkeypatch.delenv("CDP_PROFILE", raising=False)
-    assert executor.executor_or_default() is None  # embedded: Dagster's default executor
+    assert executor.job_executor() is dg.in_process_executor  # embedded: each run's steps in its own process
     monkeypatch.setenv("CDP_PROFILE", "cluster")
     monkeypatch.setenv("CDP_CELERY_BROKER", "redis://10.0.0.5:6380/0")
     monkeypatch.setenv("CDP_CELERY_VISIBILITY_TIMEOUT_S", "900")
-    ex = executor.executor_or_default()
+    ex = executor.job_executor()
     assert isinstance(ex, dg.ExecutorDefinition) and ex.name == "celery"
     app = executor.celery_app_args()  # what the workers build their app from
     assert app["broker"] == "redis://10.0.0.5:6380/0" and app["backend"] == "redis://127.0.0.1:6379/1"
@@ -37,10 +37,7 @@ def test_resource_hints_become_kubernetes_requests_and_a_queue():
     assert tags["dagster-celery/queue"] == "highmem" and tags["cdp/memory"] == "8Gi"
     assert resource_hints() == {}
     # still importable from dagster_project.cluster while the datasets move their imports
-    assert (
-        cluster.resource_hints is resource_hints
-        and cluster.executor_or_default is executor.executor_or_default
-    )
+    assert cluster.resource_hints is resource_hints and cluster.job_executor is executor.job_executor
 
 
 def test_heavy_assets_carry_resource_hints():
