@@ -245,17 +245,15 @@ def _parse_cache_file(vars_json: str, target: str) -> Path:
     return dbt_project().manifest_path.parent / PARSE_CACHE_DIR / f"{key}.msgpack"
 
 
-def restore_parse(vars_json: str, target: str, target_path: Path) -> bool:
+def restore_parse(vars_json: str, target: str, target_path: Path) -> None:
     """Put the last parse made with these vars and target into `target_path`, where dbt looks for it. dbt checks
     the files' hashes itself and re-parses what changed, so a stale copy costs nothing but the copy."""
     cached = _parse_cache_file(vars_json, target)
     prepared = dbt_project().manifest_path.parent / PARTIAL_PARSE_FILE
     source = cached if cached.exists() else prepared if prepared.exists() else None
-    if source is None:
-        return False
-    target_path.mkdir(parents=True, exist_ok=True)
-    shutil.copy(source, target_path / PARTIAL_PARSE_FILE)
-    return source == cached
+    if source is not None:
+        target_path.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, target_path / PARTIAL_PARSE_FILE)
 
 
 def keep_parse(vars_json: str, target: str, target_path: Path) -> None:

@@ -235,9 +235,10 @@ def _materialize_everything(
             if console is not None:
                 console.progress(i, len(pkeys), f"{pk}: {'ok' if result.success else 'FAILED'}")
             run(keys, f"{name} partition {pk}", partition_key=pk, result=result)
-    # no stage after the partitioned ones when the selection ends there (e.g. a test's `upto`)
-    labels = ["tables", "warehouse, models and evaluations"] if len(plan.after_stages) > 1 else ["all assets"]
-    labels = labels[: len(plan.after_stages)]
+    # none when the selection ends at the partitioned stage (e.g. a test's `upto`)
+    labels = {1: ["all assets"], 2: ["tables", "warehouse, models and evaluations"]}.get(
+        len(plan.after_stages), []
+    )
     for keys, label in zip(plan.after_stages, labels, strict=True):
         run(keys, label)
     order = {
