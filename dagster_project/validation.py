@@ -151,15 +151,26 @@ def validate_frame(
     Rows are identified in the report by `id_columns` (those present in `df`). If `lake` is given, the suite's
     HTML Data Docs are published under `validation/data_docs/` on it.
     """
+    ids = [c for c in id_columns if c in df.columns]
+    if lake is None:
+        return _run_suite(df, suite, rules, ids, docs_dir=None)
+    # GX renders the site into a local folder; it is copied to the lake and removed, whatever happens
+    with tempfile.TemporaryDirectory(prefix="cdp-gx-docs-") as docs_dir:
+        report = _run_suite(df, suite, rules, ids, docs_dir=docs_dir)
+        report.data_docs = _publish_docs(lake, docs_dir, suite)
+    return report
+
+
+def _run_suite(
+    df: pl.DataFrame, suite: str, rules: list[Rule], ids: list[str], docs_dir: str | None
+) -> ValidationReport:
+    """The GX run of `validate_frame`; with `docs_dir`, through a checkpoint that renders Data Docs there."""
     import great_expectations as gx  # lazy: importing GX takes several seconds
 
-    ids = [c for c in id_columns if c in df.columns]
     pdf = df.to_pandas()
     context = gx.get_context(mode="ephemeral")
     _quiet_progress_bars(context)
-    docs_dir = None
-    if lake is not None:
-        docs_dir = tempfile.mkdtemp(prefix="cdp-gx-docs-")
+    if docs_dir is not None:
         context.add_data_docs_site(
             site_name="cdp",
             site_config={
@@ -204,10 +215,7 @@ def validate_frame(
     by_id = {res.expectation_config.id: res for res in gx_result.results}
     for rule, exp in zip(rules, added, strict=True):
         results.append(_rule_result(rule, by_id[exp.id], ids))
-    report = ValidationReport(suite=suite, results=results, row_count=len(df), engine="great_expectations")
-    if docs_dir is not None:
-        report.data_docs = _publish_docs(lake, docs_dir, suite)
-    return report
+    return ValidationReport(suite=suite, results=results, row_count=len(df), engine="great_expectations")
 
 
 # The Data Docs site's sections (GX's defaults); each gets the same page view, with the shared template cache.

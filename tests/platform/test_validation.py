@@ -16,7 +16,12 @@ def _frame():
     )
 
 
-def test_failures_name_file_row_and_rule(lake_local):
+def test_failures_name_file_row_and_rule(lake_local, tmp_path, monkeypatch):
+    import tempfile
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where GX renders the Data Docs before publishing
     report = validate_frame(
         _frame(),
         suite="demo",
@@ -43,6 +48,7 @@ def test_failures_name_file_row_and_rule(lake_local):
     assert "source_row=2" in md["failures"].value and "ExpectColumnValuesToMatchRegex" in md["failures"].value
     # the rendered GX Data Docs site was published on the lake
     assert lake_local.exists("validation/data_docs/demo/index.html")
+    assert list(scratch.iterdir()) == []  # and the local rendering was removed (it leaked 4 MB per suite)
 
 
 def test_crashed_expectation_is_a_failure_not_a_silent_pass():
