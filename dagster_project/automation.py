@@ -442,39 +442,68 @@ EAGER = ((EAGER_TRIGGER | MISSING_WITH_INPUTS | RETRY_AFTER_FAILURE) & INPUTS_RE
 )
 
 
-def retrain_condition(models: list[dg.AssetKey]) -> dg.AutomationCondition:
+# An asset is busy while a run builds it or the automation requests it on this tick.
+BUSY = (AC.in_progress() | AC.will_be_requested()).with_label("in_progress_or_requested")
+
+
+def upstream_busy(upstream: list[dg.AssetKey]) -> dg.AutomationCondition:
+    """True while any asset of `upstream` (usually all the ancestors of the target) is busy: a source sensor's
+    partition run still in flight two hops up, or a dbt chain requested on this tick. `upstream` is not empty."""
+    out = AC.asset_matches(upstream[0], BUSY)
+    for key in upstream[1:]:
+        out = out | AC.asset_matches(key, BUSY)
+    return out.with_label("upstream_busy")
+
+
+def retrain_condition(models: list[dg.AssetKey], upstream: list[dg.AssetKey]) -> dg.AutomationCondition:
     """Models and evaluations: (re)built when missing, when the CONTENT of a warehouse table they read changed
     (dbt models report a content hash as their data version, see dagster_project/dbt.py, so a nightly rebuild of
     unchanged marts changes nothing), when their code version changed, or (evaluations) when a model they score
     was updated; otherwise only by the weekly retrain schedule. Failed work is retried as above.
 
-    An evaluation waits while a model it scores is about to retrain (an input of the model is in progress or
-    requested on this tick). Otherwise a table that both read (PCB-Vision's board stats) changing before the
-    model's other input (its training set) made the evaluation score the old model first and run again after the
-    retrain (issue 18)."""
+    They wait until everything `upstream` of them (their ancestors, less the `models` an evaluation scores) has
+    settled: nothing of it in progress or requested on this tick. A model then trains once on the finished upstream
+    state instead of once per intermediate one, and an evaluation never scores a model that is about to retrain: it
+    joins the model's run when the model is requested on the same tick. Before, with only the direct inputs
+    watched, a partition run whose second asset was still in flight let the model train on half of it and the
+    evaluation run twice (issue 18)."""
     content_changed = AC.any_deps_match(AC.data_version_changed()).allow(dg.AssetSelection.kind("dbt"))
     model_updated = AC.any_deps_updated().allow(dg.AssetSelection.assets(*models))
-    # (unless the model is requested on this same tick: then the evaluation joins that run and scores it after it)
-    model_about_to_retrain = AC.any_deps_match(
-        AC.any_deps_match(AC.in_progress() | AC.will_be_requested()) & ~AC.will_be_requested()
-    ).allow(dg.AssetSelection.assets(*models))
-    return (
-        (
-            (AC.newly_missing() | content_changed | model_updated | AC.code_version_changed())
-            .since_last_handled()
-            .with_label("retrain_on_changed_data")
-            | MISSING_WITH_INPUTS
-            | RETRY_AFTER_FAILURE
-        )
-        & INPUTS_READY
-        & ~model_about_to_retrain.with_label("model_about_to_retrain")
-    ).with_label("retrain_on_changed_data_or_retry")
+    trigger = (
+        (AC.newly_missing() | content_changed | model_updated | AC.code_version_changed())
+        .since_last_handled()
+        .with_label("retrain_on_changed_data")
+        | MISSING_WITH_INPUTS
+        | RETRY_AFTER_FAILURE
+    )
+    settled = INPUTS_READY if not upstream else INPUTS_READY & ~upstream_busy(upstream)
+    return (trigger & settled).with_label("retrain_on_changed_data_or_retry")
+
+
+def _deps(assets_defs: list) -> dict[dg.AssetKey, set[dg.AssetKey]]:
+    return {k: set(a.asset_deps.get(k, ())) for a in assets_defs for k in getattr(a, "keys", [])}
+
+
+def ancestors(deps: dict[dg.AssetKey, set[dg.AssetKey]], key: dg.AssetKey) -> set[dg.AssetKey]:
+    """Everything upstream of `key` (not `key` itself), by the asset dependencies `deps` (`_deps`)."""
+    out, frontier = set(), list(deps.get(key, ()))
+    while frontier:
+        k = frontier.pop()
+        if k not in out:
+            out.add(k)
+            frontier.extend(deps.get(k, ()))
+    return out
+
+
+def trained_upstream(assets_defs: list, key: dg.AssetKey, models: list[dg.AssetKey]) -> list[dg.AssetKey]:
+    """What a model or evaluation waits for (`retrain_condition`): its ancestors, less the models it scores."""
+    return sorted(ancestors(_deps(assets_defs), key) - set(models), key=lambda k: k.to_user_string())
 
 
 def sensor_owned_keys(assets_defs: list, partitioned: set[dg.AssetKey]) -> set[dg.AssetKey]:
     """Unpartitioned assets upstream of partitioned ones (raw files, AGBD's tile index): the source sensors
     materialise them, once per change and before the partitions, so automation must not request them too."""
-    deps = {k: set(a.asset_deps.get(k, ())) for a in assets_defs for k in getattr(a, "keys", [])}
+    deps = _deps(assets_defs)
     out, frontier = set(), [d for p in partitioned for d in deps.get(p, ())]
     while frontier:
         k = frontier.pop()
@@ -491,13 +520,13 @@ def apply_automation(assets_defs: list, partitioned: set[dg.AssetKey], raw: set[
     specs = [spec for a in assets_defs for spec in getattr(a, "specs", [])]
     models = keys_with_role(specs, Role.MODEL)
     trained = set(models) | set(keys_with_role(specs, Role.EVALUATION))
-    retrain = retrain_condition(models)
+    retrain = {k: retrain_condition(models, trained_upstream(assets_defs, k, models)) for k in trained}
     skip = partitioned | raw | sensor_owned_keys(assets_defs, partitioned)
 
     def condition_where_unset(spec: dg.AssetSpec) -> dg.AssetSpec:
         if spec.key in skip or spec.automation_condition is not None:
             return spec
-        return spec.replace_attributes(automation_condition=retrain if spec.key in trained else EAGER)
+        return spec.replace_attributes(automation_condition=retrain.get(spec.key, EAGER))
 
     out = []
     for a in assets_defs:

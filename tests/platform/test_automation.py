@@ -437,6 +437,19 @@ def test_failed_asset_without_inputs_is_retried_once_per_retry_period_then_its_c
         assert tick(at(4, 1)) == []  # a healthy asset is not retried
 
 
+def _with_retrain(assets: list) -> list:
+    """`retrain_condition` on the assets named demo_model and demo_evaluation, as `apply_automation` sets it."""
+    model = [dg.AssetKey("demo_model")]
+
+    def where(spec: dg.AssetSpec) -> dg.AssetSpec:
+        if spec.key.to_user_string() not in ("demo_model", "demo_evaluation"):
+            return spec
+        upstream = automation.trained_upstream(assets, spec.key, model)
+        return spec.replace_attributes(automation_condition=automation.retrain_condition(model, upstream))
+
+    return [a.map_asset_specs(where) for a in assets]
+
+
 def test_an_evaluation_waits_while_its_model_is_about_to_retrain():
     """Issue 18: a table that both the model and its evaluation read (PCB-Vision's board stats) changed while the
     model's other input (its training set) was still being rebuilt by another run. The evaluation must not score
@@ -459,15 +472,13 @@ def test_an_evaluation_waits_while_its_model_is_about_to_retrain():
     def train() -> dg.MaterializeResult:
         return dg.MaterializeResult(data_version=dg.DataVersion(content["train"]))
 
-    retrain = automation.retrain_condition([dg.AssetKey("demo_model")])
-
-    @dg.asset(name="demo_model", deps=[stats, train], automation_condition=retrain)
+    @dg.asset(name="demo_model", deps=[stats, train])
     def model() -> None: ...
 
-    @dg.asset(name="demo_evaluation", deps=[stats, model], automation_condition=retrain)
+    @dg.asset(name="demo_evaluation", deps=[stats, model])
     def evaluation() -> None: ...
 
-    assets = [train_src, stats_src, stats, train, model, evaluation]
+    assets = _with_retrain([train_src, stats_src, stats, train, model, evaluation])
     defs = dg.Definitions(assets=assets, jobs=[dg.define_asset_job("demo_train_job", selection=[train])])
 
     with dg.instance_for_test() as instance:
@@ -498,6 +509,93 @@ def test_an_evaluation_waits_while_its_model_is_about_to_retrain():
         instance.delete_run(in_flight.run_id)  # that run's work, done for real:
         dg.materialize(assets, selection=["demo_train"], instance=instance)
         assert tick() == ["demo_evaluation", "demo_model"]  # one run: retrain, then score the new model
+        assert tick() == []
+        evaluations = instance.fetch_materializations(dg.AssetKey("demo_evaluation"), limit=10).records
+        assert len(evaluations) == 2  # the first build and the one after the retrain
+
+
+def test_a_model_waits_until_everything_upstream_settled_and_its_evaluation_runs_once():
+    """Issue 18, seen in the bring-up test under load: a repaired board's partition run had written its pixels but
+    not yet its RGB images. The dbt chain over the pixels rebuilt, the model retrained and the evaluation scored it;
+    then the RGB images landed and both ran again. A model (and so its evaluation) waits until nothing upstream of
+    it is in progress or requested, however far up: it trains once, on the whole new board. Evaluated for real; the
+    runs are executed for real, the partition run in flight is a real run record."""
+    boards = dg.DynamicPartitionsDefinition(name="demo_boards")
+    content = {"stats": "1", "train": "1"}
+
+    @dg.asset(name="demo_pixels", partitions_def=boards)
+    def pixels() -> None: ...
+
+    @dg.asset(name="demo_rgb", partitions_def=boards)
+    def rgb() -> None: ...
+
+    @dg.asset(name="demo_stg_pixels", deps=[pixels], kinds={"dbt"}, automation_condition=automation.EAGER)
+    def stg_pixels() -> None: ...
+
+    @dg.asset(name="demo_stg_rgb", deps=[rgb], kinds={"dbt"}, automation_condition=automation.EAGER)
+    def stg_rgb() -> None: ...
+
+    @dg.asset(
+        name="demo_stats", deps=[stg_pixels, stg_rgb], kinds={"dbt"}, automation_condition=automation.EAGER
+    )
+    def stats() -> dg.MaterializeResult:
+        return dg.MaterializeResult(data_version=dg.DataVersion(content["stats"]))
+
+    @dg.asset(name="demo_train", deps=[stg_pixels], kinds={"dbt"}, automation_condition=automation.EAGER)
+    def train() -> dg.MaterializeResult:
+        return dg.MaterializeResult(data_version=dg.DataVersion(content["train"]))
+
+    @dg.asset(name="demo_model", deps=[stats, train])
+    def model() -> None: ...
+
+    @dg.asset(name="demo_evaluation", deps=[pixels, stats, model])
+    def evaluation() -> None: ...
+
+    assets = _with_retrain([pixels, rgb, stg_pixels, stg_rgb, stats, train, model, evaluation])
+    board_job = dg.define_asset_job("demo_board_job", selection=[pixels, rgb], partitions_def=boards)
+    defs = dg.Definitions(assets=assets, jobs=[board_job])
+    partitioned = ["demo_pixels", "demo_rgb"]
+
+    with dg.instance_for_test() as instance:
+        cursor = None
+
+        def tick() -> list[str]:
+            nonlocal cursor
+            result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+            cursor = result.cursor
+            keys = sorted(r.key.to_user_string() for r in result.results if result.get_num_requested(r.key))
+            if keys:  # the requested run, executed for real
+                assert dg.materialize(assets, selection=keys, instance=instance).success
+            return keys
+
+        def board(name: str, selection: list[str]) -> None:
+            assert dg.materialize(assets, selection=selection, partition_key=name, instance=instance).success
+
+        instance.add_dynamic_partitions("demo_boards", ["a"])
+        board("a", partitioned)
+        rest = [k.to_user_string() for a in assets for k in a.keys if k.to_user_string() not in partitioned]
+        assert dg.materialize(assets, selection=rest, instance=instance).success
+        assert tick() == []
+
+        # board b arrives: its run has written the pixels, its RGB images are still being written
+        instance.add_dynamic_partitions("demo_boards", ["b"])
+        in_flight = instance.create_run_for_job(
+            job_def=defs.resolve_job_def("demo_board_job"),
+            asset_selection=frozenset({dg.AssetKey("demo_rgb")}),
+            tags={"dagster/partition": "b"},
+            status=dg.DagsterRunStatus.STARTED,
+        )
+        content["stats"] = content["train"] = "2"
+        board("b", ["demo_pixels"])
+        assert tick() == ["demo_stats", "demo_stg_pixels", "demo_train"]  # what reads the pixels only follows
+        assert tick() == []  # the model waits: its stats will change again once the RGB images are in
+        assert tick() == []
+        instance.delete_run(in_flight.run_id)  # that run's RGB images, written for real:
+        content["stats"] = "3"
+        board("b", ["demo_rgb"])
+        assert tick() == ["demo_stats", "demo_stg_rgb"]
+        # one retrain, on the whole board, and its evaluation in the same run
+        assert tick() == ["demo_evaluation", "demo_model"]
         assert tick() == []
         evaluations = instance.fetch_materializations(dg.AssetKey("demo_evaluation"), limit=10).records
         assert len(evaluations) == 2  # the first build and the one after the retrain

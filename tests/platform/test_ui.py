@@ -156,7 +156,16 @@ def _wait_for_bring_up(dev: DagsterDev) -> BroughtUp:
 
 
 def _describe(runs) -> str:
-    return "\n".join(f"{r.run_id[:8]} {r.status.value} {dict(r.tags)}" for r in runs)
+    """One line per run: what launched it, what it built, and its outcome (what a failed assertion needs)."""
+
+    def line(r) -> str:
+        keep = ("cdp/", "dagster/partition", "dagster/tick")
+        tags = {k: v for k, v in r.tags.items() if k.startswith(keep)}
+        tags["sensor"] = r.tags.get("dagster/sensor_name", "-")
+        assets = sorted(k.to_user_string() for k in r.asset_selection or ())
+        return f"{r.run_id[:8]} {r.status.value} {tags} assets={assets}"
+
+    return "\n".join(line(r) for r in runs)
 
 
 def test_dagster_dev_lists_every_asset_and_check_and_runs_the_daemon(session):
