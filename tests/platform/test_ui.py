@@ -276,7 +276,7 @@ def test_a_changed_file_reruns_its_partition_and_a_broken_new_one_recovers_once_
         [f"pcb{CHANGED_BOARD}", board, board]
     ), _describe(new_partition_runs)
     # the evaluation scored the retrained model once: it cannot run while board 4 is missing, and it waits while
-    # its model is about to retrain (automation.retrain_condition)
+    # anything upstream of its model is in progress or requested (automation.retrain_condition)
     evaluation = dg.AssetKey("pcbvision_model_evaluation")
     evaluation_runs = [r for r in new if evaluation in (r.asset_selection or ())]
     assert len(evaluation_runs) == 1, _describe(new)
