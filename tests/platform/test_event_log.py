@@ -2,11 +2,16 @@
 the run goes on, nothing left behind, and nothing changed outside the context."""
 
 import os
+from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.storage.event_log import SqliteEventLogStorage
 
-from dagster_project.event_log import faster_event_log
+from dagster_project import event_log
+from dagster_project.event_log import LocalEventLogStorage, faster_event_log
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dg.asset(check_specs=[dg.AssetCheckSpec("positive", asset="tiny")])
@@ -59,3 +64,59 @@ def test_any_other_event_log_storage_is_left_alone():
     with faster_event_log(inst):
         result = dg.materialize([tiny], instance=inst)
     assert result.success and inst.get_latest_materialization_event(dg.AssetKey("tiny")) is not None
+
+
+@pytest.fixture
+def local_instance(tmp_path, monkeypatch):
+    """An instance as `make run` and `make ui` create it: DAGSTER_HOME with the shipped dagster.yaml."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO / "deploy" / "local" / "dagster.yaml").read_text())
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.get() as inst:
+        yield inst
+
+
+def test_the_shipped_instance_writes_dagsters_own_files_with_one_engine_per_database(
+    local_instance, tmp_path
+):
+    storage = local_instance.event_log_storage
+    assert isinstance(storage, LocalEventLogStorage)
+    assert storage.path_for_shard("index") == str(tmp_path / "home" / "history" / "runs" / "index.db")
+    result = dg.materialize([tiny], instance=local_instance)
+    again = dg.materialize([tiny], instance=local_instance)
+    assert result.success and again.success
+    # one engine per database file (the index and each run), not one per stored event
+    assert sorted(storage._engines) == sorted(["index", result.run_id, again.run_id])
+    assert _synchronous(local_instance) == 1  # NORMAL on its own connections
+    # Dagster's default storage reads the same files: the same events, the check and the materialisation
+    (tmp_path / "plain").mkdir()
+    with dg.instance_for_test(
+        temp_dir=str(tmp_path / "plain"),
+        overrides={
+            "event_log_storage": {
+                "module": "dagster._core.storage.event_log",
+                "class": "SqliteEventLogStorage",
+                "config": {"base_dir": str(tmp_path / "home" / "history" / "runs")},
+            }
+        },
+    ) as reader:
+        assert type(reader.event_log_storage) is SqliteEventLogStorage
+        assert _stored_types(reader, result.run_id) == _stored_types(local_instance, result.run_id)
+        assert "ASSET_CHECK_EVALUATION" in _stored_types(reader, result.run_id)
+        latest = reader.get_latest_materialization_event(dg.AssetKey("tiny"))
+        assert latest is not None and latest.run_id == again.run_id
+        check = reader.event_log_storage.get_latest_asset_check_execution_by_key(
+            [dg.AssetCheckKey(dg.AssetKey("tiny"), "positive")]
+        )
+        assert list(check.values())[0].run_id == again.run_id
+
+
+def test_engines_are_bounded_and_an_evicted_run_stays_readable(local_instance, monkeypatch):
+    monkeypatch.setattr(event_log, "MAX_ENGINES", 2)
+    runs = [dg.materialize([tiny], instance=local_instance).run_id for _ in range(3)]
+    storage = local_instance.event_log_storage
+    assert len(storage._engines) == 2 and runs[0] not in storage._engines
+    assert "ASSET_CHECK_EVALUATION" in _stored_types(local_instance, runs[0])  # reopened on demand
+    local_instance.dispose()
+    assert storage._engines == {}
