@@ -136,13 +136,15 @@ def materialize_dataset(tmp_path, monkeypatch, cdp_env):
     Dagster instance and DuckDB warehouse, and returns a `Materialized` (report, instance, warehouse path).
     `upto=[asset keys]` materialises only those assets and their ancestors (of the named datasets), in the
     runner's usual stages: for a test whose assertions stop there (a failure upstream, a partition's table)."""
+    import dagster as dg
 
     from dagster_project.io_managers import LakeIOManager
     from dagster_project.runner import materialize_everything
     from dagster_project.warehouse import Warehouse
-    from tests.support.instance import temp_instance
 
-    instance = temp_instance(tmp_path / "dagster_home")
+    home = tmp_path / "dagster_home"
+    home.mkdir(exist_ok=True)
+    instance = dg.DagsterInstance.local_temp(tempdir=str(home), overrides={"telemetry": {"enabled": False}})
 
     def run(
         names,

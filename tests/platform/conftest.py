@@ -28,12 +28,13 @@ def footprint_defaults(monkeypatch):
 
 @pytest.fixture(scope="session")
 def platform_run(tmp_path_factory):
+    import dagster as dg
+
     from dagster_project.datasets import load_datasets
     from dagster_project.io_managers import LakeIOManager
     from dagster_project.runner import materialize_everything
     from dagster_project.storage import Lake
     from dagster_project.warehouse import Warehouse
-    from tests.support.instance import temp_instance
 
     names = (
         [d.name for d in load_datasets()]
@@ -48,7 +49,9 @@ def platform_run(tmp_path_factory):
         for name in FOOTPRINT_ENV:
             mp.delenv(name, raising=False)
         mp.setenv("CDP_CACHE_DIR", str(root / "download-cache"))
-        instance = temp_instance(root / "home")
+        instance = dg.DagsterInstance.local_temp(
+            tempdir=str(root / "home"), overrides={"telemetry": {"enabled": False}}
+        )
         report = materialize_everything(
             instance,
             datasets=[*names, "platform"],

@@ -12,8 +12,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.support.instance import temp_instance
-
 NAME = "raingauge"
 
 FILES = {
@@ -184,6 +182,8 @@ def _write_package(root: Path) -> Path:
 # 85-125 s of wall time on the shared 2-core machine.
 @pytest.mark.slow
 def test_a_sixth_dataset_written_from_the_contract_runs_end_to_end(tmp_path, monkeypatch):
+    import dagster as dg
+
     import dagster_project.definitions  # noqa: F401  (the platform's own definitions, loaded before the setting)
     from dagster_project import settings
     from dagster_project.datasets import load_datasets
@@ -211,7 +211,10 @@ def test_a_sixth_dataset_written_from_the_contract_runs_end_to_end(tmp_path, mon
 
     lake = Lake(root=str(tmp_path / "lake"))
     warehouse = str(tmp_path / "warehouse.duckdb")
-    instance = temp_instance(tmp_path / "home")
+    (tmp_path / "home").mkdir()
+    instance = dg.DagsterInstance.local_temp(
+        tempdir=str(tmp_path / "home"), overrides={"telemetry": {"enabled": False}}
+    )
     try:
         defs = build_definitions(datasets)  # dbt parses the package's own models into a target of their own
         report = materialize_everything(

@@ -2,16 +2,12 @@
 the run goes on, nothing left behind, and nothing changed outside the context."""
 
 import os
-from pathlib import Path
 
 import dagster as dg
 import pytest
 from dagster._core.storage.event_log import SqliteEventLogStorage
 
-from dagster_project import event_log
-from dagster_project.event_log import LocalEventLogStorage, faster_event_log
-
-REPO = Path(__file__).resolve().parents[2]
+from dagster_project.event_log import faster_event_log
 
 
 @dg.asset(check_specs=[dg.AssetCheckSpec("positive", asset="tiny")])
@@ -39,20 +35,26 @@ def _stored_types(instance, run_id: str) -> list[str]:
 
 def test_events_are_stored_and_readable_by_another_instance_meanwhile(instance, tmp_path):
     index = instance.event_log_storage.path_for_shard("index")
-    with faster_event_log(instance):
+    with faster_event_log(instance) as engines:
         result = dg.materialize([tiny], instance=instance)
+        again = dg.materialize([tiny], instance=instance)
+        # one engine per database file (the index and each run), not one per stored event
+        assert sorted(engines) == sorted(["index", result.run_id, again.run_id])
         assert _synchronous(instance) == 1  # NORMAL while the runner materialises
         # another process's view (e.g. the webserver's) sees the materialisation and check before the end
         with dg.DagsterInstance.from_ref(instance.get_ref()) as other:
             latest = other.get_latest_materialization_event(dg.AssetKey("tiny"))
-            assert latest is not None and latest.run_id == result.run_id
+            assert latest is not None and latest.run_id == again.run_id
             check = other.event_log_storage.get_latest_asset_check_execution_by_key(
                 [dg.AssetCheckKey(dg.AssetKey("tiny"), "positive")]
             )
-            assert list(check.values())[0].run_id == result.run_id
+            assert list(check.values())[0].run_id == again.run_id
         assert os.path.exists(index + "-wal")  # the held connection keeps the WAL open
     assert not os.path.exists(index + "-wal")  # folded back into index.db when it ends
     assert _synchronous(instance) == 2  # SQLite's default (FULL) again outside the context
+    storage = instance.event_log_storage
+    assert "_connect" not in vars(storage) and "has_table" not in vars(storage)  # Dagster's own methods again
+    assert type(storage) is SqliteEventLogStorage
     # the same events as a run without it
     plain = dg.materialize([tiny], instance=instance)
     assert _stored_types(instance, result.run_id) == _stored_types(instance, plain.run_id)
@@ -66,57 +68,10 @@ def test_any_other_event_log_storage_is_left_alone():
     assert result.success and inst.get_latest_materialization_event(dg.AssetKey("tiny")) is not None
 
 
-@pytest.fixture
-def local_instance(tmp_path, monkeypatch):
-    """An instance as `make run` and `make ui` create it: DAGSTER_HOME with the shipped dagster.yaml."""
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text((REPO / "deploy" / "local" / "dagster.yaml").read_text())
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    with dg.DagsterInstance.get() as inst:
-        yield inst
-
-
-def test_the_shipped_instance_writes_dagsters_own_files_with_one_engine_per_database(
-    local_instance, tmp_path
-):
-    storage = local_instance.event_log_storage
-    assert isinstance(storage, LocalEventLogStorage)
-    assert storage.path_for_shard("index") == str(tmp_path / "home" / "history" / "runs" / "index.db")
-    result = dg.materialize([tiny], instance=local_instance)
-    again = dg.materialize([tiny], instance=local_instance)
-    assert result.success and again.success
-    # one engine per database file (the index and each run), not one per stored event
-    assert sorted(storage._engines) == sorted(["index", result.run_id, again.run_id])
-    assert _synchronous(local_instance) == 1  # NORMAL on its own connections
-    # Dagster's default storage reads the same files: the same events, the check and the materialisation
-    (tmp_path / "plain").mkdir()
-    with dg.instance_for_test(
-        temp_dir=str(tmp_path / "plain"),
-        overrides={
-            "event_log_storage": {
-                "module": "dagster._core.storage.event_log",
-                "class": "SqliteEventLogStorage",
-                "config": {"base_dir": str(tmp_path / "home" / "history" / "runs")},
-            }
-        },
-    ) as reader:
-        assert type(reader.event_log_storage) is SqliteEventLogStorage
-        assert _stored_types(reader, result.run_id) == _stored_types(local_instance, result.run_id)
-        assert "ASSET_CHECK_EVALUATION" in _stored_types(reader, result.run_id)
-        latest = reader.get_latest_materialization_event(dg.AssetKey("tiny"))
-        assert latest is not None and latest.run_id == again.run_id
-        check = reader.event_log_storage.get_latest_asset_check_execution_by_key(
-            [dg.AssetCheckKey(dg.AssetKey("tiny"), "positive")]
-        )
-        assert list(check.values())[0].run_id == again.run_id
-
-
-def test_engines_are_bounded_and_an_evicted_run_stays_readable(local_instance, monkeypatch):
-    monkeypatch.setattr(event_log, "MAX_ENGINES", 2)
-    runs = [dg.materialize([tiny], instance=local_instance).run_id for _ in range(3)]
-    storage = local_instance.event_log_storage
-    assert len(storage._engines) == 2 and runs[0] not in storage._engines
-    assert "ASSET_CHECK_EVALUATION" in _stored_types(local_instance, runs[0])  # reopened on demand
-    local_instance.dispose()
-    assert storage._engines == {}
+def test_nested_contexts_leave_the_outer_one_working(instance):
+    with faster_event_log(instance) as outer:
+        with faster_event_log(instance) as inner:
+            dg.materialize([tiny], instance=instance)
+        assert inner == {} and "index" in outer
+        assert dg.materialize([tiny], instance=instance).success
+    assert "_connect" not in vars(instance.event_log_storage)

@@ -6,7 +6,6 @@ import dagster as dg
 import pytest
 
 from dagster_project.roles import DATASET_TAG, ROLE_TAG, Role
-from tests.support.instance import temp_instance
 
 
 def test_every_asset_declares_exactly_one_role_and_its_dataset():
@@ -115,8 +114,11 @@ def test_renamed_model_and_evaluation_keep_their_card_summary_and_retrain(tmp_pa
     # a run up to the model card (nothing downstream of it is asserted): the summary shows the evaluation's
     # headline, the card carries its metrics
     monkeypatch.setenv("CDP_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "home").mkdir()
     lake = Lake(root=str(tmp_path / "lake"))
-    instance = temp_instance(tmp_path / "home")
+    instance = dg.DagsterInstance.local_temp(
+        tempdir=str(tmp_path / "home"), overrides={"telemetry": {"enabled": False}}
+    )
     with instance:
         report = materialize_everything(
             instance,
