@@ -200,48 +200,42 @@ class PlatformDbtTranslator(DagsterDbtTranslator):
 translator = PlatformDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
-def content_version(con, name: str) -> tuple[int, str]:
-    """Row count and a content hash of a relation (its column names and types, and an order-independent sum of
-    its rows' hashes). It is the model's Dagster data version: a rebuild with the same content keeps the version,
-    so models that read the table do not retrain (see `retrain_condition` in dagster_project/automation.py)."""
-    count, rows_hash = con.execute(
-        f'select count(*), sum(hash(t)::hugeint)::varchar from "{name}" t'
-    ).fetchone()
-    (schema,) = con.execute(
-        "select string_agg(column_name || ':' || data_type, ',' order by ordinal_position) "
-        "from information_schema.columns where table_name = ?",
-        [name],
-    ).fetchone()
-    digest = hashlib.sha256(f"{schema}|{count}|{rows_hash}".encode()).hexdigest()[:24]
-    return int(count), digest
+CONTENT_VERSION_LOG = "content version: "
 
 
-def with_row_counts(events: list, context: dg.AssetExecutionContext, warehouse_path: str):
-    """Add `dagster/row_count` and a content-hash data version to each model's materialisation (read-only, after
-    dbt finished). A relation only dbt can read (a view over s3:// parquet needs dbt's fsspec registration) just
-    goes without them."""
-    import duckdb
+def content_version_events(invocation, context: dg.AssetExecutionContext):
+    """The invocation's Dagster events, yielded while dbt runs (Dagster stores each one as dbt goes on to the next
+    node), with `dagster/row_count` and a content-hash data version on each model's materialisation.
 
-    try:
-        con = duckdb.connect(warehouse_path, read_only=True)
-    except duckdb.Error:
-        yield from events
-        return
-    with con:
-        for event in events:
-            if isinstance(event, dg.Output):
-                name = context.asset_key_for_output(event.output_name).path[-1]
-                try:
-                    count, version = content_version(con, name)
-                    event = dg.Output(
-                        value=event.value,
-                        output_name=event.output_name,
-                        metadata={**event.metadata, "dagster/row_count": count},
-                        data_version=dg.DataVersion(version),
-                        tags=event.tags,
-                    )
-                except duckdb.Error:
-                    pass
+    dbt holds the warehouse's write lock until it exits, so the counts cannot be read from here while it runs:
+    every model's post-hook (`dbt/macros/content_version.sql`) computes them in dbt's own transaction and logs
+    them, and the line arrives before the model's result. A rebuild with the same content keeps its version, so
+    the models that read the table do not retrain (see `retrain_condition` in dagster_project/automation.py)."""
+    versions: dict[str, tuple[int, str]] = {}
+    for message in invocation.stream_raw_events():
+        info, data = message.raw_event["info"], message.raw_event["data"]
+        if info.get("name") == "JinjaLogInfo" and info.get("msg", "").startswith(CONTENT_VERSION_LOG):
+            logged = json.loads(info["msg"][len(CONTENT_VERSION_LOG) :])
+            unique_id = data.get("node_info", {}).get("unique_id")
+            versions[unique_id] = (int(logged["rows"]), logged["sha256"][:24])
+            continue
+        unique_id = data.get("node_info", {}).get("unique_id")
+        for event in message.to_default_asset_events(
+            manifest=invocation.manifest,
+            dagster_dbt_translator=invocation.dagster_dbt_translator,
+            context=context,
+            target_path=invocation.target_path,
+            project=invocation.project,
+        ):
+            if isinstance(event, dg.Output) and unique_id in versions:
+                count, version = versions.pop(unique_id)
+                event = dg.Output(
+                    value=event.value,
+                    output_name=event.output_name,
+                    metadata={**event.metadata, "dagster/row_count": count},
+                    data_version=dg.DataVersion(version),
+                    tags=event.tags,
+                )
             yield event
 
 
@@ -308,25 +302,22 @@ def build_dbt_assets() -> dg.AssetsDefinition:
             context=context,
             target_path=target_path,
         )
-        events = []
         try:
-            # dbt holds DuckDB's write lock while it runs, so the events are collected and the models' row counts
-            # read once it has finished (dagster-dbt's fetch_row_counts would hold the file open in-process).
-            events.extend(invocation.stream())
-        except Exception:
-            yield from events
-            raise
+            yield from content_version_events(invocation, context)
         finally:
             keep_parse(vars_json, target, invocation.target_path)
             # dagster-dbt leaves a target folder per run (manifest, compiled SQL, logs: megabytes each); the
-            # events are in memory, so drop it rather than let dbt/target grow without bound.
+            # events have been yielded, so drop it rather than let dbt/target grow without bound.
             shutil.rmtree(invocation.target_path, ignore_errors=True)
-        yield from with_row_counts(events, context, warehouse.path)
 
     return warehouse_dbt_models
 
 
 DOCS_FILES = ("index.html", "manifest.json", "catalog.json")
+# `docs generate` compiles every node it selects before reading the catalog: for the ~610 data tests that was more
+# than half of its time, and the site never shows a test's compiled SQL. Tests still appear in the manifest (on
+# their models and columns, as before); the catalog (models and sources) is the same.
+DOCS_SKIP_COMPILE = ("--exclude", "resource_type:test", "resource_type:unit_test")
 DOCS_PREFIX = "dbt_docs"
 
 
@@ -342,6 +333,7 @@ def generate_docs(lake: Lake, warehouse_path: str, log=print) -> dict[str, int]:
             dbt_executable(),
             "docs",
             "generate",
+            *DOCS_SKIP_COMPILE,
             "--project-dir",
             str(dbt_project().project_dir),
             "--profiles-dir",
@@ -410,7 +402,7 @@ class PlatformDbtCliResource(DbtCliResource):
     """dagster-dbt's resource without two start-up costs the platform has no use for, paid by every process that
     runs a dbt step (seconds of CPU each): a `dbt --version` child process, and an in-process dbt adapter (which
     imports dbt-core into the step's process) that dagster-dbt uses only for `fetch_row_counts` and
-    `fetch_column_metadata`. The platform calls neither: `with_row_counts` reads the counts once dbt finished.
+    `fetch_column_metadata`. The platform calls neither: each model's post-hook logs its counts (`content_version_events`).
     Everything dbt runs, and every event, is the same."""
 
     @cached_property
