@@ -10,16 +10,19 @@ Dagster's SQLite event log (one database per run plus the cross-run `index.db`) 
   per event. Asset and check events are written twice more, into `index.db`.
 
 While a run is materialised, `faster_event_log(instance)`:
-- keeps one engine per database file (connections are still opened and closed per transaction, as before: no
-  pool, so nothing but the index, below, is held open and other processes see each write as they did), and
-  remembers the check tables once they exist;
+- keeps one engine per database file, and remembers the check tables once they exist. Connections to a run's
+  shard are still opened and closed per transaction, as before (no pool: see below); those to `index.db`, which
+  every asset and check event is also written to, are pooled, so opening one (the file, its schema, the pragma
+  below) and closing it is paid once, not per event. A pooled connection holds no lock between transactions, so
+  other processes see each write as they did;
 - opens those connections with `synchronous=NORMAL`. In WAL mode that is SQLite's documented setting for
   "durable across application crashes": a killed process (SIGKILL, OOM, Ctrl-C) loses nothing it committed; only
   an OS crash or power cut may lose the last transactions, never corrupting the database;
-- holds one idle connection to `index.db`, so the per-event connections are no longer the last one and do not
-  checkpoint on close (SQLite's auto-checkpoint still folds the WAL back every 1,000 pages; closing the held
-  connection at the end checkpoints the rest). Run shards (`<run_id>.db`) are left as they are: the webserver
-  follows a live run by watching that very file change, which a held connection would postpone to the end.
+- so the pooled connection to `index.db` stays open, idle, and no event's connection is the last one to close:
+  none checkpoints the WAL into the database on close (several fsyncs each). SQLite's auto-checkpoint still
+  folds the WAL back every 1,000 pages, and closing the pool at the end checkpoints the rest. Run shards
+  (`<run_id>.db`) are left as they are: the webserver follows a live run by watching that very file change,
+  which a held connection would postpone to the end.
 
 Nothing else changes: same databases, same events, same files, written through Dagster's own statements; the
 webserver and the daemon read them as before and are not touched (they keep Dagster's storage as configured).
@@ -29,16 +32,15 @@ Only this process's storage object is changed, and only inside the context. Any 
 
 import contextlib
 import logging
-import os
-import sqlite3
 from collections.abc import Iterator
 
 import dagster as dg
 from dagster._core.storage.event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME
 from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from sqlalchemy import event
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +74,13 @@ def faster_event_log(instance: dg.DagsterInstance) -> Iterator[dict]:
             if engine is None:
                 engine = create_engine(
                     storage.conn_string_for_shard(shard),
-                    poolclass=NullPool,
-                    connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+                    # the index: pooled connections, kept open (see the module docstring); run shards: none
+                    **(
+                        {"poolclass": QueuePool, "pool_size": 1, "max_overflow": 4}
+                        if shard == INDEX_SHARD_NAME
+                        else {"poolclass": NullPool}
+                    ),
+                    connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
                 )
                 event.listen(engine, "connect", _synchronous_normal)
                 engines[shard] = engine
@@ -92,17 +99,6 @@ def faster_event_log(instance: dg.DagsterInstance) -> Iterator[dict]:
             tables.add(table_name)
         return found
 
-    index_path = storage.path_for_shard("index")
-    keeper = None
-    try:
-        if os.path.exists(index_path):
-            keeper = sqlite3.connect(index_path, timeout=30, check_same_thread=False)
-            # A read opens the WAL and its shared-memory index; the connection then holds them open, idle, with no
-            # transaction (so it never blocks a writer or a checkpoint).
-            keeper.execute("select count(*) from sqlite_master").fetchall()
-    except sqlite3.Error as exc:  # an optimisation only: never fail a run because of it
-        log.debug("could not hold %s open: %s", index_path, exc)
-        keeper = None
     # Instance attributes shadow the class's methods for this storage object only (run_connection,
     # index_connection and store_event call them through `self`); deleting them restores Dagster's.
     storage._connect = connect
@@ -115,6 +111,3 @@ def faster_event_log(instance: dg.DagsterInstance) -> Iterator[dict]:
         with storage._db_lock:
             for engine in engines.values():
                 engine.dispose()
-        if keeper is not None:
-            with contextlib.suppress(sqlite3.Error):
-                keeper.close()
