@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -110,11 +110,14 @@ def dbt_target(lake: Lake) -> str:
     return "s3" if lake.root.startswith("s3://") else "local"
 
 
-def prepare_manifest(force: bool = False) -> Path:
+def prepare_manifest(force: bool = False, while_parsing: Callable[[], None] | None = None) -> Path:
     """Run `dbt parse` so that `target/manifest.json` exists before the definitions are imported.
 
     dbt parses into a private target folder and the manifest is then renamed into place, so a process that
     imports the definitions meanwhile (dagster dev, another test run) never reads a half-written manifest.
+    `while_parsing` is called (only when dbt does parse) while the dbt process runs: work that does not need the
+    manifest, done on the other core instead of waiting (`python -m dagster_project run` imports the libraries its
+    steps will use).
     """
     import tempfile
 
@@ -124,7 +127,7 @@ def prepare_manifest(force: bool = False) -> Path:
         lake = Lake.from_env()
         vars_json, target = json.dumps(dbt_vars(lake)), dbt_target(lake)
         with tempfile.TemporaryDirectory(prefix=".parse-", dir=manifest.parent) as tmp:
-            subprocess.run(
+            parse = subprocess.Popen(
                 [
                     dbt_executable(),
                     "parse",
@@ -146,10 +149,19 @@ def prepare_manifest(force: bool = False) -> Path:
                     "--target",
                     target,
                 ],
-                check=True,
                 cwd=dbt_project().project_dir,
                 stdin=subprocess.DEVNULL,
             )
+            try:
+                if while_parsing is not None:
+                    while_parsing()
+                returncode = parse.wait()
+            finally:
+                if parse.poll() is None:  # interrupted or failed meanwhile: leave no dbt process behind
+                    parse.kill()
+                    parse.wait()
+            if returncode != 0:
+                raise subprocess.CalledProcessError(returncode, parse.args)
             keep_parse(vars_json, target, Path(tmp))
             partial = Path(tmp) / PARTIAL_PARSE_FILE
             if partial.exists():

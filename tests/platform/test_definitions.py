@@ -72,3 +72,27 @@ def test_lineage_is_connected_from_raw_to_evaluation(dataset):
         assert any(r in ancestors for r in raw), f"{ev.to_user_string()} is not downstream of the raw files"
         dbt_ancestors = [a for a in ancestors if "dbt" in (graph.get(a).kinds or set())]
         assert dbt_ancestors, f"{ev.to_user_string()} does not go through the dbt warehouse"
+
+
+def test_the_dbt_parse_runs_beside_other_work_and_is_stopped_with_it():
+    """`prepare_manifest(while_parsing=...)` (what `python -m dagster_project run` imports its step libraries in)
+    calls it while the dbt parse runs, and an error there stops the parse and leaves the manifest as it was."""
+    import psutil
+
+    from dagster_project.dbt import prepare_manifest
+
+    manifest = prepare_manifest()
+    before = manifest.stat().st_mtime_ns
+    seen = []
+
+    def while_parsing():
+        seen.extend(
+            p.pid for p in psutil.Process().children() if "parse" in p.cmdline() and p.status() != "zombie"
+        )
+        raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError, match="stop"):
+        prepare_manifest(force=True, while_parsing=while_parsing)
+    assert len(seen) == 1  # the dbt parse was running meanwhile
+    assert not psutil.pid_exists(seen[0]) or psutil.Process(seen[0]).status() == "zombie"
+    assert manifest.stat().st_mtime_ns == before
