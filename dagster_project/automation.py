@@ -417,7 +417,7 @@ EAGER_TRIGGER = (
 #   failed (e.g. a dbt reference table) was never tried again, and nothing downstream of it was built.
 # Bound: one retry per input update, per code change and per RETRY_CRON period, so a deterministic failure costs
 # at most one run an hour and never loops. (Used with INPUTS_READY.)
-RETRY_CRON = "0 * * * *"
+RETRY_CRON = settings.retry_cron()  # CDP_RETRY_CRON; every hour by default
 RETRY_AFTER_FAILURE = (
     AC.execution_failed()
     & (

@@ -168,6 +168,13 @@ def sensor_interval_s() -> int:
     return max(1, int(os.environ.get("CDP_SENSOR_INTERVAL_S") or 60))
 
 
+def retry_cron() -> str:
+    """`CDP_RETRY_CRON` (default `0 * * * *`, every hour): when the automation retries failed work that nothing
+    else (an input update, a code change) re-triggers. The UI tests set one that never passes while they run, so
+    what they assert does not depend on whether they cross an hour boundary."""
+    return os.environ.get("CDP_RETRY_CRON") or "0 * * * *"
+
+
 def sensor_max_attempts() -> int:
     """`CDP_SENSOR_MAX_ATTEMPTS` (default 3): how often a source sensor runs one piece of work (a raw copy, a
     partition) for the same source files before it waits for the files to change."""
