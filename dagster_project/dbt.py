@@ -225,13 +225,12 @@ def content_version_events(invocation, context: dg.AssetExecutionContext):
     the models that read the table do not retrain (see `retrain_condition` in dagster_project/automation.py)."""
     versions: dict[str, tuple[int, str]] = {}
     for message in invocation.stream_raw_events():
-        info, data = message.raw_event["info"], message.raw_event["data"]
+        info = message.raw_event["info"]
+        unique_id = message.raw_event["data"].get("node_info", {}).get("unique_id")
         if info.get("name") == "JinjaLogInfo" and info.get("msg", "").startswith(CONTENT_VERSION_LOG):
             logged = json.loads(info["msg"][len(CONTENT_VERSION_LOG) :])
-            unique_id = data.get("node_info", {}).get("unique_id")
             versions[unique_id] = (int(logged["rows"]), logged["sha256"][:24])
             continue
-        unique_id = data.get("node_info", {}).get("unique_id")
         for event in message.to_default_asset_events(
             manifest=invocation.manifest,
             dagster_dbt_translator=invocation.dagster_dbt_translator,

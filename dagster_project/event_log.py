@@ -31,7 +31,6 @@ Only this process's storage object is changed, and only inside the context. Any 
 """
 
 import contextlib
-import logging
 from collections.abc import Iterator
 
 import dagster as dg
@@ -41,8 +40,6 @@ from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from sqlalchemy import event
 from sqlalchemy.pool import NullPool, QueuePool
-
-log = logging.getLogger(__name__)
 
 
 def _sqlite_storage(instance: dg.DagsterInstance) -> SqliteEventLogStorage | None:
@@ -67,8 +64,8 @@ def faster_event_log(instance: dg.DagsterInstance) -> Iterator[dict]:
 
     @contextlib.contextmanager
     def connect(shard: str):
-        # Dagster's SqliteEventLogStorage._connect with the engine kept: a new connection and transaction per
-        # call, as there.
+        # Dagster's SqliteEventLogStorage._connect with the engine kept: a new transaction per call, as there (on
+        # a new connection for a run shard, on the pooled one for the index).
         with storage._db_lock:
             engine = engines.get(shard)
             if engine is None:
