@@ -31,6 +31,7 @@ from packaging import version
 
 from dagster_project import settings
 from dagster_project.datasets import dbt_model_paths
+from dagster_project.dbt_worker import launcher, plain_dbt
 from dagster_project.footprint import PLATFORM_GROUP  # also dbt/models/<layer>/platform: of no dataset
 from dagster_project.roles import Role, role_tags
 from dagster_project.storage import Lake
@@ -95,7 +96,9 @@ NO_FILE_LOG = ("--log-level-file", "none")
 
 
 def dbt_executable() -> str:
-    return shutil.which("dbt") or str(Path(sys.executable).with_name("dbt"))
+    """What the platform runs dbt commands with: `cdp-dbt`, which is dbt run by the run's dbt worker when there is
+    one and plain dbt otherwise (`dagster_project/dbt_worker.py`); plain dbt where it is not installed."""
+    return launcher() or plain_dbt()
 
 
 def dbt_vars(lake: Lake, warehouse_path: str | None = None) -> dict[str, str]:
@@ -108,6 +111,50 @@ def dbt_vars(lake: Lake, warehouse_path: str | None = None) -> dict[str, str]:
 
 def dbt_target(lake: Lake) -> str:
     return "s3" if lake.root.startswith("s3://") else "local"
+
+
+def parse_command(target_path: Path, vars_json: str, target: str) -> list[str]:
+    """`dbt parse` of the platform's project into `target_path`, with these vars and target."""
+    return [
+        dbt_executable(),
+        "parse",
+        "--quiet",
+        *NO_FILE_LOG,
+        "--project-dir",
+        str(dbt_project().project_dir),
+        "--profiles-dir",
+        str(dbt_project().profiles_dir),
+        "--target-path",
+        str(target_path),
+        "--log-path",
+        str(target_path),
+        "--vars",
+        vars_json,
+        "--target",
+        target,
+    ]
+
+
+def parse_in_worker(lake: Lake, warehouse_path: str) -> int:
+    """Parse the project with a run's vars and target through `cdp-dbt`, so that the run's dbt worker holds that
+    parse for the run's dbt commands (`dagster_project/dbt_worker.py`). Starts from the last parse made with them
+    (`restore_parse`), and keeps the new one for the next run. dbt's exit code (a broken project fails here and
+    again, with the error in its step, when the step runs)."""
+    import tempfile
+
+    vars_json, target = json.dumps(dbt_vars(lake, warehouse_path)), dbt_target(lake)
+    with tempfile.TemporaryDirectory(prefix="cdp-dbt-parse-") as tmp:
+        restore_parse(vars_json, target, Path(tmp))
+        done = subprocess.run(
+            parse_command(Path(tmp), vars_json, target),
+            cwd=dbt_project().project_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if done.returncode == 0:
+            keep_parse(vars_json, target, Path(tmp))
+        return done.returncode
 
 
 def prepare_manifest(force: bool = False, while_parsing: Callable[[], None] | None = None) -> Path:
@@ -127,28 +174,11 @@ def prepare_manifest(force: bool = False, while_parsing: Callable[[], None] | No
         lake = Lake.from_env()
         vars_json, target = json.dumps(dbt_vars(lake)), dbt_target(lake)
         with tempfile.TemporaryDirectory(prefix=".parse-", dir=manifest.parent) as tmp:
+            # The same vars and target as the builds on the configured data root, so that each build can reuse
+            # this parse (dagster-dbt copies partial_parse.msgpack into the run's target): with other vars dbt
+            # re-parses in full, as it would without the file.
             parse = subprocess.Popen(
-                [
-                    dbt_executable(),
-                    "parse",
-                    "--quiet",
-                    *NO_FILE_LOG,
-                    "--project-dir",
-                    str(dbt_project().project_dir),
-                    "--profiles-dir",
-                    str(dbt_project().profiles_dir),
-                    "--target-path",
-                    tmp,
-                    "--log-path",
-                    tmp,
-                    # The same vars and target as the builds on the configured data root, so that each build
-                    # can reuse this parse (dagster-dbt copies partial_parse.msgpack into the run's target):
-                    # with other vars dbt re-parses in full, as it would without the file.
-                    "--vars",
-                    vars_json,
-                    "--target",
-                    target,
-                ],
+                parse_command(Path(tmp), vars_json, target),
                 cwd=dbt_project().project_dir,
                 stdin=subprocess.DEVNULL,
             )

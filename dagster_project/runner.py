@@ -12,6 +12,7 @@ parses the project and runs its tests.
 Every run is recorded in the Dagster instance, so the UI shows them afterwards.
 """
 
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -20,8 +21,12 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from dagster_project import cluster, recovery, settings
+from dagster_project.dbt import parse_in_worker
+from dagster_project.dbt_worker import running_worker
 from dagster_project.evaluation import read_evaluation
 from dagster_project.event_log import faster_event_log
+from dagster_project.storage import Lake
+from dagster_project.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 # The job name `dg.materialize` gives its runs (the UI lists the runner's runs under it, as before).
@@ -151,12 +156,28 @@ def _materialize_everything(
 
     plan, pdefs = plan_stages(defs, groups)
     graph = defs.resolve_asset_graph()
-    all_assets = list(defs.assets or [])
     if resources and cluster.is_cluster():
         raise ValueError("CDP_PROFILE=cluster: resources come from each worker's environment (CDP_DATA_ROOT)")
     resources = {**dict(defs.resources or {}), **(resources or {})}
-    # Crash safety: runs whose process is gone release their pool slots before this run needs them.
+    # Crash safety: runs whose process is gone release their pool slots before this run needs them. (It also
+    # marks this process's children, the dbt worker among them, for the next run's `stop_leftovers`.)
     recovery.before_run(instance, resources.get("lake"), say=say)
+    lake, warehouse = resources.get("lake"), resources.get("warehouse")
+    worker: contextlib.AbstractContextManager = contextlib.nullcontext()
+    if (
+        not cluster.is_cluster()  # the steps, dbt's among them, run on the Celery workers
+        and isinstance(lake, Lake)
+        and isinstance(warehouse, Warehouse)
+        and any("dbt" in (graph.get(k).kinds or ()) for k in plan.after)
+    ):
+        # One dbt process for the run's dbt commands, its parse made while the stages before them run.
+        worker = running_worker(warm=lambda: parse_in_worker(lake, warehouse.path))
+    with worker:
+        return _run_stages(instance, defs, plan, pdefs, graph, resources, say, console)
+
+
+def _run_stages(instance, defs, plan: Plan, pdefs: dict, graph, resources: dict, say, console) -> RunReport:
+    all_assets = list(defs.assets or [])
     summary: dict[str, AssetSummary] = {}
     failures: list[str] = []
     results: list = []

@@ -17,6 +17,7 @@ other module to it): a reader here per setting, so the names, defaults and meani
 | `CDP_SENSOR_INTERVAL_S` | `60` | minimum seconds between two ticks of the source sensors and the automation sensor |
 | `CDP_SENSOR_MAX_ATTEMPTS` | `3` | runs a source sensor makes for one piece of work on unchanged files |
 | `CDP_POOL_BLOCKED_WARN_SECONDS` | `60` | a step waiting this long for a pool slot is reported at WARNING |
+| `CDP_DBT_WORKER` | unset | set by a run for the processes it starts: the socket of its dbt worker (`dagster_project/dbt_worker.py`); not a user setting |
 
 Each reader reads the environment when called, not at import, so a changed variable applies to the next run.
 """
@@ -154,6 +155,36 @@ def export_run_process(marker: str) -> None:
     """Set `CDP_RUN_PROCESS=<host>@<pid>` for every child process started from now on, so that the next run can
     find what a killed runner left running."""
     os.environ["CDP_RUN_PROCESS"] = marker
+
+
+DBT_WORKER_ENV = "CDP_DBT_WORKER"
+
+
+def dbt_worker_socket() -> str | None:
+    """`CDP_DBT_WORKER`: the socket of the dbt worker of the run this process belongs to (set by the run itself for
+    the processes it starts; unset elsewhere, where `cdp-dbt` is plain dbt)."""
+    return os.environ.get(DBT_WORKER_ENV) or None
+
+
+def export_dbt_worker(path: str | None) -> None:
+    """Point the processes started from now on at a dbt worker's socket (`None`: at none)."""
+    if path:
+        os.environ[DBT_WORKER_ENV] = path
+    else:
+        os.environ.pop(DBT_WORKER_ENV, None)
+
+
+def process_environment() -> dict[str, str]:
+    """This process's whole environment: what `cdp-dbt` hands to the dbt worker with a command, for the command to
+    run in (dagster-dbt passes dbt's settings, e.g. `DBT_TARGET_PATH`, that way)."""
+    return dict(os.environ)
+
+
+def replace_process_environment(env: dict[str, str]) -> None:
+    """Make `env` this process's whole environment: the dbt worker runs each command in the environment of the
+    `cdp-dbt` process that asked for it."""
+    os.environ.clear()
+    os.environ.update(env)
 
 
 def fault_pause_point() -> tuple[str | None, str | None]:
