@@ -2,6 +2,7 @@
 the run goes on, nothing left behind, and nothing changed outside the context."""
 
 import os
+import time
 
 import dagster as dg
 import pytest
@@ -59,6 +60,31 @@ def test_events_are_stored_and_readable_by_another_instance_meanwhile(instance, 
     plain = dg.materialize([tiny], instance=instance)
     assert _stored_types(instance, result.run_id) == _stored_types(instance, plain.run_id)
     assert "ASSET_CHECK_EVALUATION" in _stored_types(instance, result.run_id)
+
+
+def test_a_watcher_of_a_run_sees_each_event_as_it_is_stored(instance):
+    """The webserver follows a live run by watching the run's database file (Dagster's SQLite watchdog): it still
+    hears of every write although the runner's connection to that file stays open (no checkpoint per event)."""
+    seen: list[str] = []
+    with faster_event_log(instance):
+        run = dg.materialize([tiny], instance=instance)
+        dagster_run = instance.get_run_by_id(run.run_id)
+        with dg.DagsterInstance.from_ref(instance.get_ref()) as other:  # the webserver's instance
+            cursor = other.get_records_for_run(run.run_id, limit=1000).cursor
+            other.event_log_storage.watch(
+                run.run_id, cursor, lambda entry, _cursor: seen.append(entry.message)
+            )
+            try:
+                for i in range(3):
+                    instance.report_engine_event(f"event {i}", dagster_run)
+                    deadline = time.monotonic() + 20
+                    while f"event {i}" not in seen and time.monotonic() < deadline:
+                        time.sleep(0.05)
+                    assert f"event {i}" in seen, f"the watcher did not hear of event {i}: {seen}"
+            finally:
+                other.event_log_storage.end_watch(run.run_id, seen.append)
+                other.event_log_storage.dispose()
+    assert seen == ["event 0", "event 1", "event 2"]
 
 
 def test_any_other_event_log_storage_is_left_alone():
