@@ -115,8 +115,8 @@ def _through_worker(path: str, args: list[str]) -> int | None:
                     forward(state["signal"], None)
             elif "exit" in message:
                 return int(message["exit"])
-    if not started:
-        return None  # nothing ran: plain dbt does it
+    if not started:  # nothing ran: plain dbt does it, unless this launcher was told to stop meanwhile
+        return None if state["signal"] is None else 128 + state["signal"]
     print(
         "cdp-dbt: the dbt worker's process ended without an exit code (killed?)", file=sys.stderr, flush=True
     )

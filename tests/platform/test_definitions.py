@@ -96,3 +96,36 @@ def test_the_dbt_parse_runs_beside_other_work_and_is_stopped_with_it():
     assert len(seen) == 1  # the dbt parse was running meanwhile
     assert not psutil.pid_exists(seen[0]) or psutil.Process(seen[0]).status() == "zombie"
     assert manifest.stat().st_mtime_ns == before
+
+
+def test_every_dbt_test_reads_only_models_built_before_the_model_it_checks():
+    """A dbt test that reads another model (`relationships`) runs as a check of the model it is attached to; that
+    other model must be upstream of it, or the automation may build the checked model first and the test fails on
+    a missing table (seen in the sensors' bring-up: pcbvision_training_set before pcbvision_board_stats)."""
+    import json
+
+    from dagster_project.dbt import prepare_manifest
+
+    manifest = json.loads(prepare_manifest().read_text())
+    parents = manifest["parent_map"]
+
+    def ancestors(node: str) -> set[str]:
+        seen: set[str] = set()
+        frontier = [node]
+        while frontier:
+            for parent in parents.get(frontier.pop(), []):
+                if parent not in seen:
+                    seen.add(parent)
+                    frontier.append(parent)
+        return seen
+
+    late = {}
+    for unique_id, node in manifest["nodes"].items():
+        attached = node.get("attached_node")
+        if node["resource_type"] != "test" or not attached:
+            continue
+        upstream = ancestors(attached)
+        missing = [d for d in node["depends_on"]["nodes"] if d != attached and d not in upstream]
+        if missing:
+            late[unique_id] = missing
+    assert not late, f"tests reading models not upstream of the model they check: {late}"

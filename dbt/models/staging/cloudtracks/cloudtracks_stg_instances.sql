@@ -1,4 +1,6 @@
 -- Typed ship-track instances: geometry summary, bounding box and the polygon itself (pixel coordinates).
+-- Built after cloudtracks_stg_images: its `relationships` test reads that table, and fails where it does not exist yet.
+-- depends_on: {{ ref('cloudtracks_stg_images') }}
 select
     image_id || '#' || cast(instance_id as varchar) as instance_key,
     image_id,
