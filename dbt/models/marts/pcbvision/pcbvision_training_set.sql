@@ -5,8 +5,6 @@
 -- The ranking runs on narrow columns only; spectra are joined for the chosen pixels afterwards.
 -- Rows come out in a defined order (board, line, sample): a fit depends on the order of its rows, so an undefined
 -- order would give a different model on every rebuild of the same data.
--- Built after pcbvision_board_stats: its `relationships` test reads that table, and fails where it does not exist yet.
--- depends_on: {{ ref('pcbvision_board_stats') }}
 {% set per_class = var('pcbvision_pixels_per_class', 20000) %}
 with ranked as (
     select
