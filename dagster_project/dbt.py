@@ -113,13 +113,11 @@ def dbt_target(lake: Lake) -> str:
     return "s3" if lake.root.startswith("s3://") else "local"
 
 
-def parse_command(target_path: Path, vars_json: str, target: str) -> list[str]:
-    """`dbt parse` of the platform's project into `target_path`, with these vars and target."""
+def project_args(target_path: Path | str, vars_json: str, target: str) -> list[str]:
+    """The arguments every platform dbt command outside dagster-dbt passes: the project, its profiles, a target
+    folder of its own (also its log folder: dbt/logs/dbt.log is shared with every other dbt process), no log file,
+    the vars and the target."""
     return [
-        dbt_executable(),
-        "parse",
-        "--quiet",
-        *NO_FILE_LOG,
         "--project-dir",
         str(dbt_project().project_dir),
         "--profiles-dir",
@@ -128,11 +126,17 @@ def parse_command(target_path: Path, vars_json: str, target: str) -> list[str]:
         str(target_path),
         "--log-path",
         str(target_path),
+        *NO_FILE_LOG,
         "--vars",
         vars_json,
         "--target",
         target,
     ]
+
+
+def parse_command(target_path: Path, vars_json: str, target: str) -> list[str]:
+    """`dbt parse` of the platform's project into `target_path`, with these vars and target."""
+    return [dbt_executable(), "parse", "--quiet", *project_args(target_path, vars_json, target)]
 
 
 def parse_in_worker(lake: Lake, warehouse_path: str) -> int:
@@ -375,19 +379,7 @@ def generate_docs(lake: Lake, warehouse_path: str, log=print) -> dict[str, int]:
             "docs",
             "generate",
             *DOCS_SKIP_COMPILE,
-            "--project-dir",
-            str(dbt_project().project_dir),
-            "--profiles-dir",
-            str(dbt_project().profiles_dir),
-            "--target-path",
-            target,
-            "--log-path",  # dbt/logs/dbt.log is shared with every other dbt process: keep ours apart
-            target,
-            *NO_FILE_LOG,
-            "--vars",
-            vars_json,
-            "--target",
-            dbt_target_name,
+            *project_args(target, vars_json, dbt_target_name),
         ]
         proc = subprocess.run(
             cmd,
