@@ -30,12 +30,13 @@ test-deps:
 # One test file per worker at a time. tests/platform/test_ui.py (`dagster dev` and the bring-up by the sensors
 # alone, the longest file) is named first and the files keep that order, so it starts at once on one worker while
 # the other works through the rest. (Naming it before `tests` does not work: pytest collects it inside `tests`.)
+# --durations lists the slowest tests at the end, so every CI log says where the suite's time went.
 TEST_FIRST := tests/platform/test_ui.py
 TEST_REST := $(filter-out tests/platform/,$(sort $(wildcard tests/*/))) \
 	$(filter-out $(TEST_FIRST),$(sort $(wildcard tests/platform/test_*.py)))
 test: setup test-deps
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder \
-		$(TEST_FIRST) $(TEST_REST)
+		--durations=15 $(TEST_FIRST) $(TEST_REST)
 
 lint: setup
 	$(VENV)/bin/ruff check dagster_project tests benchmarks
