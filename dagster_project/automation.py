@@ -16,6 +16,8 @@
 import hashlib
 import json
 import time
+from collections.abc import Iterable, Mapping
+from typing import TypeVar
 
 import dagster as dg
 
@@ -480,12 +482,16 @@ def retrain_condition(models: list[dg.AssetKey], upstream: list[dg.AssetKey]) ->
     return (trigger & settled).with_label("retrain_on_changed_data_or_retry")
 
 
+K = TypeVar("K")  # a graph's node: an asset key, a dbt unique_id
+
+
 def _deps(assets_defs: list) -> dict[dg.AssetKey, set[dg.AssetKey]]:
     return {k: set(a.asset_deps.get(k, ())) for a in assets_defs for k in getattr(a, "keys", [])}
 
 
-def ancestors(deps: dict[dg.AssetKey, set[dg.AssetKey]], key: dg.AssetKey) -> set[dg.AssetKey]:
-    """Everything upstream of `key` (not `key` itself), by the asset dependencies `deps` (`_deps`)."""
+def ancestors(deps: Mapping[K, Iterable[K]], key: K) -> set[K]:
+    """Everything upstream of `key` (not `key` itself), by the dependencies `deps` (node -> its parents): asset
+    keys (`_deps`), or any other graph such as dbt's manifest `parent_map`."""
     out, frontier = set(), list(deps.get(key, ()))
     while frontier:
         k = frontier.pop()

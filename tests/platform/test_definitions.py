@@ -104,27 +104,17 @@ def test_every_dbt_test_reads_only_models_built_before_the_model_it_checks():
     a missing table (seen in the sensors' bring-up: pcbvision_training_set before pcbvision_board_stats)."""
     import json
 
+    from dagster_project.automation import ancestors
     from dagster_project.dbt import prepare_manifest
 
     manifest = json.loads(prepare_manifest().read_text())
-    parents = manifest["parent_map"]
-
-    def ancestors(node: str) -> set[str]:
-        seen: set[str] = set()
-        frontier = [node]
-        while frontier:
-            for parent in parents.get(frontier.pop(), []):
-                if parent not in seen:
-                    seen.add(parent)
-                    frontier.append(parent)
-        return seen
 
     late = {}
     for unique_id, node in manifest["nodes"].items():
         attached = node.get("attached_node")
         if node["resource_type"] != "test" or not attached:
             continue
-        upstream = ancestors(attached)
+        upstream = ancestors(manifest["parent_map"], attached)
         missing = [d for d in node["depends_on"]["nodes"] if d != attached and d not in upstream]
         if missing:
             late[unique_id] = missing
